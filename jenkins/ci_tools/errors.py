@@ -1,0 +1,13 @@
+"""Exit codes shared by the CLIs, so the Jenkinsfile and tests can tell failures apart."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a tool or command failed (git, kustomize, validation)
+EXIT_BAD_INPUT = 2  # the caller asked for something invalid; nothing was changed
+
+
+class BadInput(Exception):
+    """Invalid request: the message names the file, the object and the broken rule."""
+
+
+class ToolFailure(Exception):
+    """A command we depend on failed; the message carries its output."""
