@@ -39,6 +39,12 @@ setup: $(SETUP_TARGETS) ## Install everything the other targets need (Python ven
 .PHONY: test
 test: setup lint validate unit ## Run every offline gate: lint, static gate, all tests (what CI runs)
 
+.PHONY: e2e
+e2e: setup $(E2E_TARGETS) ## Run the end-to-end suites against live local servers (control plane, Airflow)
+
+.PHONY: bench
+bench: setup $(BENCH_TARGETS) ## Run every benchmark; results are printed and kept under .run/bench
+
 ##@ Python environment
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum $(ROOT)/requirements.lock 2>/dev/null | cut -c1-16)
 

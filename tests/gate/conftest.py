@@ -1,0 +1,11 @@
+import pytest
+
+from tools.gate import paths
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gate_tools_built():
+    """The gate runs the pinned Go tools; `make test` builds them first (make go-tools schemas)."""
+    for name in ("kustomize", "kubeconform", "opa"):
+        paths.tool(name)  # raises ToolMissing with the make target to run
+    assert (paths.SCHEMA_DIR / "crds").is_dir(), "run `make schemas`"

@@ -1,0 +1,77 @@
+"""`python -m tools.gate`: the static gate behind `make validate`.
+
+Without arguments it checks every cluster under clusters/. `--path DIR --cluster NAME` checks one
+kustomization directory as if it were deployed to cluster NAME (used by the bad-input corpus).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import paths, policy
+from .findings import Finding
+from .run import check
+
+
+def main(argv: list[str] | None = None) -> int:
+    versions = paths.read_versions()
+    parser = argparse.ArgumentParser(prog="python -m tools.gate", description=__doc__.splitlines()[0])
+    parser.add_argument("--cluster", action="append", help="cluster(s) to check (default: all)")
+    parser.add_argument("--path", type=Path, help="check this kustomization directory instead of a cluster")
+    parser.add_argument("--config", type=Path, help="policy config (default policies/config/<cluster>.yaml)")
+    parser.add_argument("--exceptions", type=Path, help="exceptions file (default policies/exceptions.yaml; none with --path)")
+    parser.add_argument("--kubernetes-version", action="append", dest="kubernetes_versions",
+                        help="Kubernetes versions to validate against (default: target and next minor)")
+    parser.add_argument("--json", type=Path, help="also write the findings as JSON here")
+    args = parser.parse_args(argv)
+
+    k8s_versions = args.kubernetes_versions or [versions["K8S_TARGET_VERSION"], versions["K8S_NEXT_VERSION"]]
+    try:
+        if args.path:
+            cluster = (args.cluster or ["dev"])[0]
+            jobs = [(cluster, [args.path.resolve()], [args.path.resolve()], False)]
+            exceptions = policy.load_exceptions(args.exceptions) if args.exceptions else []
+        else:
+            clusters = args.cluster or paths.clusters()
+            lint_targets = [paths.CLUSTERS_DIR, paths.APPS_DIR, paths.POLICY_DIR]
+            jobs = [(c, paths.render_units(c), lint_targets if i == 0 else [], True) for i, c in enumerate(clusters)]
+            exceptions = policy.load_exceptions(args.exceptions)
+        results = []
+        for cluster, units, lint_targets, respect in jobs:
+            config = policy.load_cluster_config(cluster, args.config)
+            results.append(check(cluster, units, lint_targets, config, exceptions, k8s_versions, respect))
+    except (policy.ConfigError, paths.ToolMissing) as exc:
+        print(f"gate: {exc}", file=sys.stderr)
+        return 2
+
+    findings: list[Finding] = [f for r in results for f in r.findings]
+    if not args.path and not args.cluster:
+        used = set().union(*(r.used_exceptions for r in results)) if results else set()
+        for i, e in enumerate(exceptions):
+            if i not in used:
+                findings.append(Finding(
+                    ",".join(e.get("clusters", ["all"])), paths.rel(paths.EXCEPTIONS_FILE),
+                    f"{paths.rel(paths.EXCEPTIONS_FILE)}: exceptions[{i}]",
+                    f"{e['kind']} {e.get('namespace', '')}/{e['name']}".replace(" /", " "), "stale-exception",
+                    f"exception for {e['rule']} matches nothing", "delete the entry (the object or the rule is gone)"))
+
+    for f in findings:
+        print(f.render())
+    for r in results:
+        print(f"gate: {r.cluster}: {r.units} kustomizations rendered, {r.objects} objects, "
+              f"{len(r.findings)} failures ({r.seconds:.1f}s; Kubernetes {', '.join(k8s_versions)})")
+    total = sum(r.objects for r in results)
+    print(f"gate: {total} objects checked in {len(results)} cluster(s), {len(findings)} failures")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "objects": total, "failures": [f.as_dict() for f in findings],
+            "clusters": [{"cluster": r.cluster, "objects": r.objects, "units": r.units, "seconds": r.seconds}
+                         for r in results]}, indent=2))
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

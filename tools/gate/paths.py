@@ -1,0 +1,60 @@
+"""Where the repository keeps things, and where the built tools are."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
+RUN_DIR = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
+SCHEMA_DIR = TOOLS_DIR / "schemas"
+POLICY_DIR = ROOT / "policies"
+EXCEPTIONS_FILE = POLICY_DIR / "exceptions.yaml"
+CLUSTERS_DIR = ROOT / "clusters"
+APPS_DIR = ROOT / "apps"
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def tool(name: str) -> str:
+    """Path of a tool built by `make go-tools` (never a random one from PATH)."""
+    path = TOOLS_DIR / "bin" / name
+    if path.is_file() and os.access(path, os.X_OK):
+        return str(path)
+    raise ToolMissing(f"{name} is not built: run `make go-tools` (expected {path})")
+
+
+def read_versions() -> dict[str, str]:
+    versions = {}
+    for line in (ROOT / "tools" / "versions.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            versions[key.strip()] = value.strip()
+    return versions
+
+
+def clusters() -> list[str]:
+    return sorted(p.name for p in CLUSTERS_DIR.iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def render_units(cluster: str) -> list[Path]:
+    """The cluster entry plus every app overlay of that cluster, in a stable order."""
+    units = [CLUSTERS_DIR / cluster]
+    units += sorted(p for p in APPS_DIR.glob(f"*/overlays/{cluster}") if (p / "kustomization.yaml").is_file())
+    return units
+
+
+def rel(path: Path | str) -> str:
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)

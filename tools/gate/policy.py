@@ -1,0 +1,105 @@
+"""Evaluate the Rego policies in policies/ with OPA, and apply the exceptions file."""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import paths
+
+DEFAULT_REQUIRED_LABELS = ["app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"]
+EXCEPTION_KEYS = {"rule", "kind", "namespace", "name", "container", "clusters", "reason"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Violation:
+    index: int
+    rule: str
+    container: str
+    message: str
+    hint: str
+
+
+def rego_files() -> list[Path]:
+    return sorted(p for p in paths.POLICY_DIR.rglob("*.rego") if not p.name.endswith("_test.rego"))
+
+
+def rule_ids() -> set[str]:
+    """Rule ids declared in the Rego files (used to reject exceptions for rules that do not exist)."""
+    ids = set()
+    for f in rego_files():
+        text = f.read_text()
+        for marker in ('violation(x, "', 'object_violation(item, "'):
+            for chunk in text.split(marker)[1:]:
+                ids.add(chunk.split('"', 1)[0])
+    return ids
+
+
+def load_cluster_config(cluster: str, config_file: Path | None = None) -> dict:
+    path = config_file or paths.POLICY_DIR / "config" / f"{cluster}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{paths.rel(path)}: no policy config for cluster {cluster!r}")
+    config = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(config.get("allowedRegistries"), list) or not config["allowedRegistries"]:
+        raise ConfigError(f"{paths.rel(path)}: allowedRegistries must be a non-empty list of registry prefixes")
+    config.setdefault("requiredLabels", DEFAULT_REQUIRED_LABELS)
+    return config
+
+
+def load_exceptions(path: Path | None = None) -> list[dict]:
+    path = path or paths.EXCEPTIONS_FILE
+    if not path.is_file():
+        return []
+    entries = (yaml.safe_load(path.read_text()) or {}).get("exceptions") or []
+    known_rules = rule_ids()
+    for i, entry in enumerate(entries):
+        where = f"{paths.rel(path)}: exceptions[{i}]"
+        unknown = set(entry) - EXCEPTION_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("rule", "kind", "name", "reason"):
+            if not str(entry.get(key, "")).strip():
+                raise ConfigError(f"{where}: {key!r} is required (every exception names its object and says why)")
+        if entry["rule"] not in known_rules:
+            raise ConfigError(f"{where}: rule {entry['rule']!r} does not exist (known: {', '.join(sorted(known_rules))})")
+    return entries
+
+
+def evaluate(cluster: str, config: dict, objects: list[dict], workdir: Path) -> list[Violation]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    input_file = workdir / "input.json"
+    input_file.write_text(json.dumps({
+        "cluster": cluster,
+        "config": config,
+        "objects": [{"index": i, "object": obj} for i, obj in enumerate(objects)],
+    }))
+    cmd = [paths.tool("opa"), "eval", "--format", "json", "--input", str(input_file)]
+    for f in rego_files():
+        cmd += ["--data", str(f)]
+    cmd.append("data.platform.violations")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"opa eval failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    result = json.loads(proc.stdout)
+    values = result.get("result", [{}])[0].get("expressions", [{}])[0].get("value", []) if result.get("result") else []
+    out = [Violation(v["index"], v["rule"], v.get("container", ""), v["msg"], v.get("hint", "")) for v in values]
+    return sorted(out, key=lambda v: (v.index, v.rule, v.container, v.message))
+
+
+def matches(exception: dict, cluster: str, obj: dict, violation: Violation) -> bool:
+    meta = obj.get("metadata") or {}
+    return (
+        exception["rule"] == violation.rule
+        and exception["kind"] == obj.get("kind")
+        and exception["name"] == meta.get("name")
+        and exception.get("namespace", meta.get("namespace")) == meta.get("namespace")
+        and exception.get("container", violation.container) == violation.container
+        and cluster in exception.get("clusters", [cluster])
+    )
