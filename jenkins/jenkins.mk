@@ -1,0 +1,60 @@
+##@ CI/CD (Jenkins)
+# Every Jenkinsfile stage calls one of these (or lint/validate/unit/e2e/bench), so a laptop runs exactly
+# what Jenkins runs. Python code lives in jenkins/ci_tools (importable as `ci_tools`).
+
+CI_PY          := PYTHONPATH=$(ROOT)/jenkins $(PY)
+JENKINS_PIN     = $(shell sed -n 's/^$(1)=//p' $(ROOT)/tools/versions.env)
+GROOVY_VERSION := $(call JENKINS_PIN,GROOVY_VERSION)
+GROOVY_JAR     := $(TOOLS_DIR)/groovy/groovy-$(GROOVY_VERSION).jar
+IMAGES_DIR     ?= $(RUN_DIR)/images
+PREVIEW_DIR    ?= $(RUN_DIR)/preview
+BASE           ?= origin/main
+BUMP_CLUSTERS  ?= dev,prod
+GIT_SHA        ?= $(shell git -C $(ROOT) rev-parse HEAD 2>/dev/null)
+
+SETUP_TARGETS += jenkins-tools
+
+.PHONY: jenkins-tools
+jenkins-tools: $(GROOVY_JAR) ## Build registry + crane (Go proxy) and fetch Apache Groovy (Maven) into .tools
+	@$(ROOT)/tools/toolchain/build-go-tools.sh $(ROOT)/jenkins/go-tools.txt
+
+# The jar name carries the pin, so changing GROOVY_VERSION fetches the new one.
+$(GROOVY_JAR):
+	@echo "==> fetching org.apache.groovy:groovy:$(GROOVY_VERSION)"
+	@mvn -B -q -Dmaven.repo.local=$(TOOLS_DIR)/m2 dependency:copy \
+	  -Dartifact=org.apache.groovy:groovy:$(GROOVY_VERSION) -DoutputDirectory=$(TOOLS_DIR)/groovy
+	@test -f $@
+
+.PHONY: jenkinsfile-check
+jenkinsfile-check: $(GROOVY_JAR) ## Parse the Jenkinsfile with Apache Groovy and dry-run its PR and main paths
+	@$(CI_PY) -m ci_tools.pipeline_check --groovy-jar $(GROOVY_JAR) $(ROOT)/Jenkinsfile
+
+.PHONY: preview
+preview: venv ## PR preview: object diff of every cluster between BASE (default origin/main) and HEAD -> .run/preview
+	@$(CI_PY) -m ci_tools.preview --repo $(ROOT) --base $(BASE) --head HEAD --out $(PREVIEW_DIR) $(PREVIEW_ARGS)
+
+.PHONY: images
+images: venv ## Build + push job images with kaniko (Jenkins kaniko container only; elsewhere prints the plan, exits 3)
+	@$(CI_PY) -m ci_tools.images build --repo $(ROOT) --tag $(GIT_SHA) --records $(IMAGES_DIR)
+
+.PHONY: images-plan
+images-plan: venv ## Print which images `make images` would build and push, with their tags
+	@$(CI_PY) -m ci_tools.images plan --repo $(ROOT) --tag $(GIT_SHA)
+
+.PHONY: bump
+bump: venv ## Set an image in the overlays: IMAGE=name TAG=t and/or DIGEST=sha256:.. [BUMP_CLUSTERS=dev,prod]; commit + push
+	@$(CI_PY) -m ci_tools.bump --repo $(ROOT) --image "$(IMAGE)" --tag "$(TAG)" --digest "$(DIGEST)" \
+	  --clusters $(BUMP_CLUSTERS) --summary-file $(RUN_DIR)/bump/summary.txt
+
+.PHONY: bump-built
+bump-built: venv ## Bump every image `make images` pushed (records in .run/images) in one bot commit; push
+	@$(CI_PY) -m ci_tools.bump --repo $(ROOT) --from-dir $(IMAGES_DIR) \
+	  --clusters $(BUMP_CLUSTERS) --summary-file $(RUN_DIR)/bump/summary.txt
+
+.PHONY: history
+history: venv ## Recent builds of the pipeline (JENKINS_URL, JENKINS_USER, JENKINS_API_TOKEN, JOB=mlops-platform/main)
+	@$(CI_PY) -m ci_tools.history --job "$${JOB:-mlops-platform/main}" --limit "$${LIMIT:-10}"
+
+.PHONY: ci-skip-check
+ci-skip-check: ## Exit 0 when HEAD is a CI bot bump commit (the Jenkinsfile then skips the build), else 1
+	@$(CI_PY) -m ci_tools.skip --repo $(ROOT)
