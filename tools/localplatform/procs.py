@@ -1,0 +1,151 @@
+"""Start services as their own process groups, remember them in PID files, stop them all.
+
+Every process started here carries the environment variable MARKER_ENV = <run dir>. A process that
+escaped its group (re-parented, own session) still carries it, so `stray_processes` finds it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MARKER_ENV = "LOCALPLATFORM_RUN"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    stop_signal: int = signal.SIGTERM
+
+
+class ProcessTable:
+    """PID files under `pid_dir`, logs under `log_dir`; one file per service."""
+
+    def __init__(self, run_dir: Path, pid_dir: Path, log_dir: Path):
+        self.run_dir = run_dir
+        self.pid_dir = pid_dir
+        self.log_dir = log_dir
+
+    def pid_file(self, name: str) -> Path:
+        return self.pid_dir / f"{name}.pid"
+
+    def log_file(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def start(self, service: Service) -> int:
+        if self.is_running(service.name):
+            raise RuntimeError(f"{service.name} already running (pid file {self.pid_file(service.name)})")
+        self.pid_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(service.env)
+        env[MARKER_ENV] = str(self.run_dir)
+        with open(self.log_file(service.name), "ab") as log:
+            proc = subprocess.Popen(
+                service.argv, env=env, cwd=service.cwd, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,  # own group: stopped as one
+            )
+        self.pid_file(service.name).write_text(f"{proc.pid} {int(service.stop_signal)}\n")
+        return proc.pid
+
+    def read(self, name: str) -> tuple[int, int] | None:
+        try:
+            pid, sig = self.pid_file(name).read_text().split()
+        except (FileNotFoundError, ValueError):
+            return None
+        return int(pid), int(sig)
+
+    def is_running(self, name: str) -> bool:
+        entry = self.read(name)
+        return entry is not None and _alive(entry[0])
+
+    def names(self) -> list[str]:
+        if not self.pid_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.pid_dir.glob("*.pid"))
+
+    def stop(self, name: str, timeout: float = 30.0) -> None:
+        """Signal the service's whole process group, wait, then SIGKILL what is left."""
+        entry = self.read(name)
+        if entry is None:
+            return
+        pid, sig = entry
+        _signal_group(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _group_alive(pid):
+            time.sleep(0.2)
+        if _group_alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        self.pid_file(name).unlink(missing_ok=True)
+
+    def stray_processes(self) -> list[tuple[int, str]]:
+        """Live processes carrying this run's marker (pid, command line)."""
+        return find_marked(self.run_dir)
+
+    def kill_strays(self) -> list[tuple[int, str]]:
+        strays = self.stray_processes()
+        for pid, _ in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return strays
+
+
+def find_marked(run_dir: Path) -> list[tuple[int, str]]:
+    wanted = f"{MARKER_ENV}={run_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if wanted not in environ or _is_zombie(entry):
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        found.append((int(entry.name), cmdline.strip()))
+    return found
+
+
+def _is_zombie(proc_dir: Path) -> bool:
+    stat = (proc_dir / "stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(Path(f"/proc/{pid}"))
+
+
+def _group_alive(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:  # fields[2] is the process group id
+            return True
+    return False
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
