@@ -37,6 +37,14 @@ preview: venv ## PR preview: object diff of every cluster between BASE (default 
 images: venv ## Build + push job images with kaniko (Jenkins kaniko container only; elsewhere prints the plan, exits 3)
 	@$(CI_PY) -m ci_tools.images build --repo $(ROOT) --tag $(GIT_SHA) --records $(IMAGES_DIR)
 
+.PHONY: images-script
+images-script: venv ## Write .run/images/kaniko.sh: the kaniko build+push calls the kaniko container runs
+	@$(CI_PY) -m ci_tools.images script --repo $(ROOT) --tag $(GIT_SHA) --records $(IMAGES_DIR)
+
+.PHONY: images-record
+images-record: venv ## After kaniko.sh: check each pushed digest against the registry, write .run/images/*.json
+	@$(CI_PY) -m ci_tools.images record --repo $(ROOT) --tag $(GIT_SHA) --records $(IMAGES_DIR) $(IMAGES_RECORD_ARGS)
+
 .PHONY: images-plan
 images-plan: venv ## Print which images `make images` would build and push, with their tags
 	@$(CI_PY) -m ci_tools.images plan --repo $(ROOT) --tag $(GIT_SHA)
