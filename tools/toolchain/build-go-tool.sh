@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Build one Go command-line tool from the Go module proxy at a pinned version into .tools/bin/.
+#
+#   tools/toolchain/build-go-tool.sh NAME MODULE PACKAGE VERSION [LDFLAGS]
+#
+#   NAME     binary name written to .tools/bin/NAME
+#   MODULE   module path that holds the tool (what `go mod download` fetches)
+#   PACKAGE  main package to build (MODULE itself or a sub-package such as MODULE/cmd/foo)
+#   VERSION  module version, e.g. v0.8.0 (normally a NAME_VERSION line of tools/versions.env)
+#   LDFLAGS  optional -ldflags; "{version}" is replaced by VERSION (for tools that take their
+#            version string from -X rather than from the module build info)
+#
+# A stamp .tools/stamps/go-tool-NAME (holding VERSION) marks a finished build, so calling this again with the
+# same pin returns at once; changing the pin rebuilds. To add a tool, add one line to
+# tools/toolchain/go-tools.txt (and its pin to tools/versions.env), or call this script from your
+# own make fragment with the five arguments.
+#
+# Modules whose go.mod has replace directives cannot be built with `go install pkg@version`, so
+# those are built with `go build` inside a writable copy of the downloaded module instead.
+# The module and build caches stay in the user's Go cache (outside the repo); the only output
+# in the repo is the binary and its stamp under the git-ignored .tools/.
+set -euo pipefail
+
+if [[ $# -lt 4 || $# -gt 5 ]]; then
+  echo "usage: $0 NAME MODULE PACKAGE VERSION [LDFLAGS]" >&2
+  exit 2
+fi
+name=$1 module=$2 package=$3 version=$4 ldflags=${5:-}
+ldflags=${ldflags//\{version\}/$version}
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tools_dir=${TOOLS_DIR:-$root/.tools}
+bin_dir=$tools_dir/bin
+stamp_dir=$tools_dir/stamps
+stamp=$stamp_dir/go-tool-$name
+mkdir -p "$bin_dir" "$stamp_dir"
+
+up_to_date() { [[ -x $bin_dir/$name && -f $stamp && $(<"$stamp") == "$version" ]]; }
+up_to_date && exit 0
+
+# Several make runs may ask for the same tool at once: build it once, the others wait.
+exec 9>"$stamp.lock"
+flock 9
+up_to_date && exit 0
+
+if [[ ! $package == "$module" && ! $package == "$module"/* ]]; then
+  echo "build-go-tool: package $package is not inside module $module" >&2
+  exit 2
+fi
+
+# Use the machine's Go as is; a go.mod asking for a newer Go must fail, not download a toolchain.
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
+work=$(mktemp -d "${TMPDIR:-/tmp}/build-go-tool.$name.XXXXXX")
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+cd "$work"   # never inside the repo: no go.mod of ours gets involved
+
+start=$(date +%s.%N)
+echo "==> building $name $version ($package) with $(go env GOVERSION)"
+
+info=$(go mod download -json "$module@$version") || {
+  echo "build-go-tool: cannot download $module@$version: $info" >&2
+  exit 1
+}
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$info" "$1"; }
+mod_dir=$(field Dir)
+go_mod=$(field GoMod)
+
+out=$work/out/$name
+mkdir -p "$work/out"
+if grep -Eq '^[[:space:]]*replace[[:space:](]' "$go_mod"; then
+  # replace directives: build inside a writable copy of the module, honouring its go.mod.
+  cp -r "$mod_dir" "$work/src"
+  chmod -R u+w "$work/src"
+  rel=${package#"$module"}
+  (cd "$work/src" && go build -trimpath -ldflags "$ldflags" -o "$out" "./${rel#/}")
+else
+  GOBIN=$work/gobin go install -trimpath -ldflags "$ldflags" "$package@$version"
+  mv "$work"/gobin/* "$out"
+fi
+
+# Copy beside the target, then rename: a reader never sees a half-written binary.
+cp "$out" "$bin_dir/.$name.new"
+mv -f "$bin_dir/.$name.new" "$bin_dir/$name"
+echo "$version" >"$stamp"
+end=$(date +%s.%N)
+awk -v n="$name" -v v="$version" -v s="$start" -v e="$end" -v b="$bin_dir/$name" \
+  'BEGIN { printf "==> built %s %s in %.1fs -> %s\n", n, v, e - s, b }'
+
