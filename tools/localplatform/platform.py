@@ -61,7 +61,6 @@ def notifier_env(layout: Layout) -> dict[str, str]:
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
         "ALERT_WEBHOOK_URL": layout.webhook_url,
         "ALERT_EMAIL_TO": "data-platform@localplatform.invalid",
-        "ETL_SPARK_MODE": "local",
     }
 
 

@@ -9,6 +9,7 @@ things that differ by nature on one machine (database URL, executor, paths, port
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ DEFAULT_OVERLAY = Path(os.environ.get("LOCALPLATFORM_OVERLAY", REPO_ROOT / "apps
 AIRFLOW_CONFIGMAP = "airflow-config"
 GIT_SYNC_CONFIGMAP = "airflow-git-sync"
 JOB_IMAGES_CONFIGMAP = "airflow-job-images"
+ETL_CONFIGMAP = "airflow-etl"
 
 # key -> why it differs locally. Values are filled in by `local_airflow_env`.
 LOCAL_AIRFLOW_OVERRIDES = {
@@ -54,6 +56,12 @@ LOCAL_AIRFLOW_OVERRIDES = {
     "AIRFLOW__SMTP__SMTP_SSL": "local SMTP receiver speaks plain SMTP",
 }
 
+LOCAL_ETL_OVERRIDES = {
+    "ETL_SPARK_MODE": "Spark runs in-process (local[*]) instead of SparkApplications",
+    "ETL_DATA_ROOT": "local directory under .run/ instead of the object storage bucket",
+    "ETL_SPARK_EVENT_LOG_DIR": "local directory under .run/ instead of the object storage bucket",
+}
+
 LOCAL_GIT_SYNC_OVERRIDES = {
     "GITSYNC_REPO": "local bare repo served by git daemon on loopback (cluster: GitHub over SSH)",
     "GITSYNC_ROOT": "under .run/ instead of the pod volume /git",
@@ -74,6 +82,7 @@ class SharedSettings:
     airflow: dict[str, str]    # data of ConfigMap airflow-config
     git_sync: dict[str, str]   # data of ConfigMap airflow-git-sync
     job_images: dict[str, str]  # data of ConfigMap airflow-job-images (may be empty)
+    etl: dict[str, str]         # data of ConfigMap airflow-etl (may be empty)
     overlay: Path
 
 
@@ -96,7 +105,9 @@ def render_overlay(overlay: Path) -> list[dict]:
 
 def _configmap(objects: list[dict], name: str, overlay: Path, required: bool = True) -> dict[str, str]:
     for obj in objects:
-        if obj.get("kind") == "ConfigMap" and obj.get("metadata", {}).get("name") == name:
+        rendered = obj.get("metadata", {}).get("name", "")
+        # A generator may append a content hash ("<name>-<10 chars>") unless disabled.
+        if obj.get("kind") == "ConfigMap" and (rendered == name or re.fullmatch(rf"{re.escape(name)}-[a-z0-9]{{10}}", rendered)):
             return {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
     if required:
         raise ManifestError(f"{overlay}: rendered output has no ConfigMap '{name}' "
@@ -110,6 +121,7 @@ def load_shared(overlay: Path = DEFAULT_OVERLAY) -> SharedSettings:
         airflow=_configmap(objects, AIRFLOW_CONFIGMAP, overlay),
         git_sync=_configmap(objects, GIT_SYNC_CONFIGMAP, overlay),
         job_images=_configmap(objects, JOB_IMAGES_CONFIGMAP, overlay, required=False),
+        etl=_configmap(objects, ETL_CONFIGMAP, overlay, required=False),
         overlay=overlay,
     )
 
@@ -123,6 +135,12 @@ def local_airflow_env(shared: SharedSettings, layout: Layout, secrets: dict[str,
     """Environment for every Airflow component: shared values verbatim + the local overrides."""
     env = {k: v for k, v in shared.airflow.items() if k not in LOCAL_AIRFLOW_OVERRIDES}
     env.update(shared.job_images)
+    env.update({k: v for k, v in shared.etl.items() if k not in LOCAL_ETL_OVERRIDES})
+    env.update({
+        "ETL_SPARK_MODE": "local",
+        "ETL_DATA_ROOT": str(layout.run_dir / "data"),
+        "ETL_SPARK_EVENT_LOG_DIR": str(layout.run_dir / "spark-events"),
+    })
     local = {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
             f"postgresql+psycopg2://airflow:{secrets['db_password']}@127.0.0.1:{layout.postgres_port}/airflow"),
