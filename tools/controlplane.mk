@@ -26,3 +26,8 @@ E2E_TARGETS += e2e-controlplane
 e2e-controlplane: venv controlplane-build schemas ## Server-side apply every cluster overlay to a real API server and prove HPA/RBAC/Secret rules
 	@mkdir -p $(RUN_DIR)/reports
 	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/controlplane $(PYTEST_ARGS)
+
+BENCH_TARGETS += bench-controlplane
+.PHONY: bench-controlplane
+bench-controlplane: venv controlplane-build schemas ## Time control-plane start, CRD install, dry-run/apply/re-apply per cluster
+	@cd $(ROOT) && $(PY) -m tools.controlplane.bench --out $(RUN_DIR)/bench/controlplane.json

@@ -32,19 +32,22 @@ sync_kubernetes() {
     echo "module mlops-platform/controlplane/kubernetes"
     echo
     echo "go $go_directive"
+    echo
+    echo "require k8s.io/kubernetes $K8S_SERVER_VERSION"
+    echo
+    echo "tool ("
+    echo "	k8s.io/kubernetes/cmd/kube-apiserver"
+    echo "	k8s.io/kubernetes/cmd/kube-controller-manager"
+    echo "	k8s.io/kubernetes/cmd/kubectl"
+    echo ")"
+    echo
+    echo "replace ("
+    sed -n '/^replace (/,/^)/p' "$kube_dir/go.mod" \
+      | awk -v v="$staging_version" '$2 == "=>" && $3 ~ /^\.\/staging\// {printf "\t%s => %s %s\n", $1, $1, v}'
+    echo ")"
   } > "$dir/go.mod"
   rm -f "$dir/go.sum"
-
-  local edits=(-require="k8s.io/kubernetes@$K8S_SERVER_VERSION")
-  local module
-  while read -r module; do
-    edits+=(-replace="$module=$module@$staging_version")
-  done < <(sed -n '/^replace (/,/^)/p' "$kube_dir/go.mod" | awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}')
-  (cd "$dir" && go mod edit "${edits[@]}" \
-      -tool=k8s.io/kubernetes/cmd/kube-apiserver \
-      -tool=k8s.io/kubernetes/cmd/kube-controller-manager \
-      -tool=k8s.io/kubernetes/cmd/kubectl \
-    && go mod tidy)
+  (cd "$dir" && go mod tidy)
 }
 
 sync_etcd() {
@@ -55,18 +58,20 @@ sync_etcd() {
     echo "module mlops-platform/controlplane/etcd"
     echo
     echo "go 1.24"
+    echo
+    echo "require ("
+    # The server module replaces its sibling modules with local paths, which a dependent ignores:
+    # pin the siblings to the same release explicitly.
+    local module
+    for module in server/v3 api/v3 client/pkg/v3 client/v3 pkg/v3; do
+      echo "	go.etcd.io/etcd/$module $ETCD_VERSION"
+    done
+    echo ")"
+    echo
+    echo "tool go.etcd.io/etcd/server/v3"
   } > "$dir/go.mod"
   rm -f "$dir/go.sum"
-  # The server module replaces its sibling modules with local paths, which a dependent ignores:
-  # pin the siblings to the same release explicitly.
-  (cd "$dir" && go mod edit \
-      -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION" \
-      -require="go.etcd.io/etcd/api/v3@$ETCD_VERSION" \
-      -require="go.etcd.io/etcd/client/pkg/v3@$ETCD_VERSION" \
-      -require="go.etcd.io/etcd/client/v3@$ETCD_VERSION" \
-      -require="go.etcd.io/etcd/pkg/v3@$ETCD_VERSION" \
-      -tool=go.etcd.io/etcd/server/v3 \
-    && go mod tidy)
+  (cd "$dir" && go mod tidy)
 }
 
 sync_kubernetes

@@ -25,7 +25,9 @@ from tools.controlplane.cluster import COMPONENTS, ROOT, TOOLS_BIN, ControlPlane
 
 RUN_DIR = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
 E2E_STATE = RUN_DIR / "controlplane-e2e"
-CLUSTERS = sorted(p.name for p in (ROOT / "clusters").iterdir() if p.is_dir()) if (ROOT / "clusters").is_dir() else []
+CLUSTERS = sorted(path.parent.name for path in (ROOT / "clusters").glob("*/kustomization.yaml"))
+# An empty parameter list would silently skip every cluster test: fail loudly instead.
+NO_CLUSTER = "(no clusters/<env>/kustomization.yaml)"
 
 # Lines printed at the end of the run ("<cluster>: N objects applied, 0 rejected", timings).
 SUMMARY: list[str] = []
@@ -97,10 +99,16 @@ class ClusterRun:
     applied: ApplyResult | None = None
 
 
-@pytest.fixture(scope="module", params=CLUSTERS)
+@pytest.fixture(scope="session", params=CLUSTERS or [NO_CLUSTER])
 def cluster_run(request, binaries_built) -> ClusterRun:
-    """Fresh control plane for one cluster: CRDs installed, the cluster's manifests applied."""
+    """Fresh control plane for one cluster: CRDs installed, the cluster's manifests applied.
+
+    Session-scoped: pytest groups every test of one cluster, then stops that control plane
+    before starting the next cluster's.
+    """
     cluster = request.param
+    if cluster == NO_CLUSTER:
+        pytest.fail(f"nothing to apply: {NO_CLUSTER}")
     live = start_plane(cluster)
     SUMMARY.append(f"{cluster}: control plane ready in {live.timings['total']}s {live.timings}")
     try:
