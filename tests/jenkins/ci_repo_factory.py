@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 REGISTRY = "mlops-kr1-registry.container.nhncloud.com/mlops-platform"
@@ -69,3 +70,12 @@ def make_remote(tmp: Path, extra_images: int = 0) -> Path:
 def clone(remote: Path, dest: Path) -> Path:
     git(dest.parent, "clone", "--quiet", str(remote), str(dest))
     return dest
+
+
+# Light but real validation for bumps in temp repos: kustomize must still build every touched overlay.
+KUSTOMIZE_VALIDATE = 'for d in $BUMP_TOUCHED_OVERLAYS; do kubectl kustomize "$d" >/dev/null || exit 1; done'
+
+
+def run_tool(module: str, *args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", f"ci_tools.{module}", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True)

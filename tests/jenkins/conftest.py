@@ -1,0 +1,53 @@
+"""Fixtures for the CI/CD tests: tool paths, the environment the CLIs run with, tiny git repos."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ci_repo_factory import KUSTOMIZE_VALIDATE
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
+
+
+def pinned(name: str) -> str:
+    for line in (ROOT / "tools" / "versions.env").read_text().splitlines():
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1].strip()
+    raise KeyError(f"{name} is not pinned in tools/versions.env")
+
+
+def require_tool(path: Path) -> Path:
+    """Tools come from `make jenkins-tools` (part of `make setup`); missing is an error, not a skip."""
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make jenkins-tools`")
+    return path
+
+
+@pytest.fixture(scope="session")
+def groovy_jar() -> Path:
+    return require_tool(TOOLS_DIR / "groovy" / f"groovy-{pinned('GROOVY_VERSION')}.jar")
+
+
+@pytest.fixture(scope="session")
+def crane() -> Path:
+    return require_tool(TOOLS_DIR / "bin" / "crane")
+
+
+@pytest.fixture(scope="session")
+def registry_bin() -> Path:
+    return require_tool(TOOLS_DIR / "bin" / "registry")
+
+
+@pytest.fixture
+def ci_env() -> dict[str, str]:
+    """Environment for running `python -m ci_tools.*` as Jenkins would (through make)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "jenkins")
+    env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{TOOLS_DIR / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
+    env["BUMP_VALIDATE_CMD"] = KUSTOMIZE_VALIDATE
+    env.pop("GIT_DIR", None)
+    return env
