@@ -1,0 +1,26 @@
+# Monitoring (apps/monitoring): promtool + statsd_exporter for the rule, dashboard and mapping tests.
+
+MONITORING_DIR     := $(ROOT)/apps/monitoring
+MONITORING_BUILD   := $(MONITORING_DIR)/scripts/build-go-binary.sh
+SETUP_TARGETS      += monitoring-tools
+
+##@ Monitoring
+.PHONY: monitoring-tools
+monitoring-tools: ## Build the pinned promtool and statsd_exporter into .tools/bin (skipped when up to date)
+	@source $(ROOT)/tools/versions.env && \
+	  $(MONITORING_BUILD) github.com/prometheus/prometheus "$$PROMETHEUS_VERSION" ./cmd/promtool promtool && \
+	  $(MONITORING_BUILD) github.com/prometheus/statsd_exporter "$$STATSD_EXPORTER_VERSION" . statsd_exporter
+
+.PHONY: monitoring-rules
+monitoring-rules: venv ## Regenerate the PrometheusRule objects from apps/monitoring/base/rules/*.yaml
+	@$(PY) $(MONITORING_DIR)/scripts/render_prometheus_rules.py
+
+.PHONY: monitoring-check
+monitoring-check: monitoring-tools ## promtool check + unit-test the alert rules (quick loop while editing rules)
+	@$(TOOLS_DIR)/bin/promtool check rules $(MONITORING_DIR)/base/rules/*.yaml
+	@cd $(ROOT)/tests/monitoring/rules && $(TOOLS_DIR)/bin/promtool test rules *.test.yaml
+
+.PHONY: monitoring-test
+monitoring-test: monitoring-tools venv ## Run only the monitoring tests (rules, dashboards, catalogue, adapter, manifests)
+	@mkdir -p $(RUN_DIR)/reports
+	@$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)
