@@ -14,11 +14,13 @@ def lint(targets: list[Path], cluster: str, respect_ignores: bool = True) -> tup
     """Lint YAML files under `targets`. The repo config ignores the bad-input corpus; a path named
     explicitly (`--path`) is linted whatever the ignore list says."""
     conf = YamlLintConfig(file=str(paths.ROOT / ".yamllint.yaml"))
+    if not respect_ignores:
+        conf.ignore = None  # yamllint's linter.run skips ignored paths on its own otherwise
     files = []
     for target in targets:
         candidates = [target] if target.is_file() else sorted(target.rglob("*"))
         files += [f for f in candidates if f.is_file() and conf.is_yaml_file(str(f))
-                  and not (respect_ignores and conf.is_file_ignored(paths.rel(f)))]
+                  and not conf.is_file_ignored(paths.rel(f))]
     findings = []
     for f in files:
         with open(f, encoding="utf-8") as handle:

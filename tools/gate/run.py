@@ -53,20 +53,25 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
         return Finding(cluster, unit_of[index], rendered[index].source, object_id(objects[index]),
                        rule, message, hint, details or [])
 
+    seen: set[tuple[int, str]] = set()
     for n, version in enumerate(kubernetes_versions):
         label = "schema" if n == 0 else f"schema (upgrade readiness, Kubernetes {version})"
         for err in schema.validate(objects, version, workdir / f"objects-{version}"):
-            result.findings.append(finding(
-                err.index, label, f"{err.message.splitlines()[0]}",
-                "fix the field or its type; the schema is Kubernetes " + version + " or the CRD's own",
-                err.details[:8]))
+            key = (err.index, err.message.split(" (schema ")[0].split(" in Kubernetes ")[0])
+            if key in seen:
+                continue  # already reported for the target version; only new breakage is news
+            seen.add(key)
+            hint = ("use an apiVersion this Kubernetes serves, or add the CRD's Go module to "
+                    "tools/versions.env so `make schemas` generates its schema"
+                    if err.message.startswith("no schema") else
+                    f"fix the field name, type or value; schemas: Kubernetes {version} and the pinned CRDs")
+            result.findings.append(finding(err.index, label, err.message.splitlines()[0], hint, err.details[:8]))
 
     for v in policy.evaluate(cluster, config, objects, workdir):
         waived = [i for i, e in enumerate(exceptions) if policy.matches(e, cluster, objects[v.index], v)]
         if waived:
             result.used_exceptions.update(waived)
             continue
-        where = f" (container {v.container})" if v.container else ""
-        result.findings.append(finding(v.index, v.rule, v.message + where, v.hint))
+        result.findings.append(finding(v.index, v.rule, v.message, v.hint))
     result.seconds = time.monotonic() - started
     return result

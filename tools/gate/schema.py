@@ -7,6 +7,7 @@ never passes -ignore-missing-schemas.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -33,6 +34,16 @@ def schema_locations() -> list[str]:
     ]
 
 
+def _readable(msg: str) -> str:
+    """kubeconform wraps the useful part ("at '/spec/x': additional properties 'y' not allowed")
+    in a sentence about JSON formatting; keep the useful part and the schema's file name."""
+    match = re.search(r"failed with '([^']*)' - at '([^']*)': (.*)", msg, re.S)
+    if not match:
+        return msg
+    schema_file = match.group(1).rsplit("/", 1)[-1].rstrip("#")
+    return f"at {match.group(2) or '/'}: {match.group(3).strip()} (schema {schema_file})"
+
+
 def validate(objects: list[dict], kubernetes_version: str, workdir: Path) -> list[SchemaError]:
     """Validate `objects`; errors carry the index of the offending object."""
     if workdir.exists():
@@ -54,12 +65,14 @@ def validate(objects: list[dict], kubernetes_version: str, workdir: Path) -> lis
         if res.get("status") in ("statusValid", None):
             continue
         index = int(Path(res["filename"]).stem)
-        details = [f"at {e.get('path') or '/'}: {e.get('msg')}" for e in res.get("validationErrors") or []]
-        message = res.get("msg", "invalid")
+        details = [f"at {e.get('path') or '/'}: {e.get('msg')}" for e in res.get("validationErrors") or []
+                   if e.get("msg") != "validation failed"]
+        message = _readable(res.get("msg", "invalid"))
         if res.get("status") == "statusSkipped":
             message = "skipped by kubeconform (treated as failure)"
         if "could not find schema" in message:
-            message = f"no schema for {objects[index].get('apiVersion')} {objects[index].get('kind')}"
+            message = (f"no schema for {objects[index].get('apiVersion')} {objects[index].get('kind')}"
+                       f" in Kubernetes {kubernetes_version} or the generated CRD schemas")
         errors.append(SchemaError(index, message, details))
     if proc.returncode not in (0, 1) and not errors:
         raise RuntimeError(f"kubeconform failed: {proc.stderr.strip()}")
