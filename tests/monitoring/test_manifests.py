@@ -1,0 +1,167 @@
+"""The rendered monitoring app, per cluster: contract rules (labels, security, pinned images, no
+plaintext Secrets) and the wiring between objects (selectors, secret keys, versions)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from monitoring_support import ROOT
+
+CLUSTERS = ["dev", "prod"]
+REQUIRED_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"}
+WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet"}
+OUR_REGISTRIES = ("quay.io/prometheus/", "quay.io/prometheus-operator/", "registry.k8s.io/", "docker.io/grafana/")
+
+
+def versions() -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in (ROOT / "tools" / "versions.env").read_text().splitlines()
+             if line and not line.startswith("#") and "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def pod_specs(objects):
+    for obj in objects:
+        if obj["kind"] in WORKLOAD_KINDS:
+            yield obj, obj["spec"]["template"]["metadata"], obj["spec"]["template"]["spec"]
+
+
+def all_images(objects) -> list[str]:
+    images = [c["image"] for _, _, spec in pod_specs(objects)
+              for c in spec.get("containers", []) + spec.get("initContainers", [])]
+    images += [o["spec"]["image"] for o in objects if o["kind"] in {"Prometheus", "Alertmanager"}]
+    for obj in objects:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "prometheus-operator":
+            args = obj["spec"]["template"]["spec"]["containers"][0]["args"]
+            images += [a.split("=", 1)[1] for a in args if a.startswith("--prometheus-config-reloader=")]
+    return images
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_every_object_carries_the_required_labels(render_overlay, cluster):
+    missing = [f"{o['kind']}/{o['metadata']['name']}: {sorted(REQUIRED_LABELS - set(o['metadata'].get('labels', {})))}"
+               for o in render_overlay(cluster)
+               if REQUIRED_LABELS - set(o["metadata"].get("labels", {}))]
+    assert missing == []
+    for obj, template_meta, _ in pod_specs(render_overlay(cluster)):
+        assert REQUIRED_LABELS <= set(template_meta["labels"]), obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_containers_follow_the_security_contract(render_overlay, cluster):
+    for obj, _, spec in pod_specs(render_overlay(cluster)):
+        pod_sc = spec.get("securityContext", {})
+        assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", obj["metadata"]["name"]
+        for container in spec["containers"] + spec.get("initContainers", []):
+            where = f"{obj['kind']}/{obj['metadata']['name']} container {container['name']}"
+            sc = container.get("securityContext", {})
+            assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, where
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("privileged", False) is False, where
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container["resources"][kind]), where
+    for obj in render_overlay(cluster):
+        if obj["kind"] in {"Prometheus", "Alertmanager"}:
+            assert {"cpu", "memory"} <= set(obj["spec"]["resources"]["limits"]), obj["kind"]
+            assert obj["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_images_are_pinned_and_from_known_registries(render_overlay, cluster):
+    for image in all_images(render_overlay(cluster)):
+        assert image.startswith(OUR_REGISTRIES), image
+        name, _, tag = image.rpartition(":")
+        assert name and tag and tag != "latest" and "/" not in tag, image
+
+
+def test_images_match_the_pinned_tool_and_module_versions(render_overlay):
+    pins = versions()
+    objects = render_overlay("prod")
+    images = all_images(objects)
+    operator = pins["PROMETHEUS_OPERATOR_MODULE_VERSION"]
+    assert f"quay.io/prometheus-operator/prometheus-operator:{operator}" in images
+    assert f"quay.io/prometheus-operator/prometheus-config-reloader:{operator}" in images
+    assert f"quay.io/prometheus/statsd-exporter:{pins['STATSD_EXPORTER_VERSION']}" in images
+    # promtool is built from module v0.3MM.P, the Go version of Prometheus v3.MM.P: same release.
+    major_minor, patch = re.fullmatch(r"v0\.3(\d\d)\.(\d+)", pins["PROMETHEUS_VERSION"]).groups()
+    prometheus = next(o for o in objects if o["kind"] == "Prometheus")
+    assert prometheus["spec"]["version"] == f"v3.{int(major_minor)}.{patch}"
+    assert prometheus["spec"]["image"].endswith(":" + prometheus["spec"]["version"])
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_no_plaintext_secrets_and_every_referenced_key_is_provided(render_overlay, cluster):
+    objects = render_overlay(cluster)
+    assert [o for o in objects if o["kind"] == "Secret"] == []
+    provided = {(o["spec"]["target"]["name"], d["secretKey"])
+                for o in objects if o["kind"] == "ExternalSecret" for d in o["spec"]["data"]}
+    referenced = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if set(node) == {"name", "key"}:
+                referenced.add((node["name"], node["key"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for obj in objects:
+        if obj["kind"] == "AlertmanagerConfig":
+            walk(obj["spec"]["receivers"])
+    targets = {name for name, _ in provided}
+    for obj, _, spec in pod_specs(objects):
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in targets, f"{obj['metadata']['name']}: {volume}"
+    assert referenced, "expected receivers to reference the alerting secret"
+    assert referenced <= provided, f"referenced but not provided by an ExternalSecret: {referenced - provided}"
+    assert {("alerting", "slack-webhook-url"), ("alerting", "dooray-webhook-url"),
+            ("alerting", "smtp-password")} <= referenced
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_prometheus_selects_every_monitor_and_rule_we_ship(render_overlay, cluster):
+    objects = render_overlay(cluster)
+    prometheus = next(o for o in objects if o["kind"] == "Prometheus")
+    selectors = {"ServiceMonitor": "serviceMonitorSelector", "PodMonitor": "podMonitorSelector",
+                 "PrometheusRule": "ruleSelector"}
+    for obj in objects:
+        if obj["kind"] in selectors:
+            wanted = prometheus["spec"][selectors[obj["kind"]]]["matchLabels"]
+            assert wanted.items() <= obj["metadata"]["labels"].items(), f"{obj['kind']}/{obj['metadata']['name']}"
+    assert prometheus["spec"]["externalLabels"]["cluster"] == cluster
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_mounted_configmaps_exist(render_overlay, cluster):
+    objects = render_overlay(cluster)
+    configmaps = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "ConfigMap"}
+    for obj, _, spec in pod_specs(objects):
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume:
+                assert (obj["metadata"]["namespace"], volume["configMap"]["name"]) in configmaps, volume
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_owned_namespaces_have_pod_security_and_default_deny(render_overlay, cluster):
+    objects = render_overlay(cluster)
+    for namespace in (o for o in objects if o["kind"] == "Namespace"):
+        name = namespace["metadata"]["name"]
+        assert "pod-security.kubernetes.io/enforce" in namespace["metadata"]["labels"], name
+        assert any(o["kind"] == "NetworkPolicy" and o["metadata"]["namespace"] == name
+                   and o["spec"]["podSelector"] == {} and set(o["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+                   and not o["spec"].get("ingress") and not o["spec"].get("egress")
+                   for o in objects), f"namespace {name} has no default-deny NetworkPolicy"
+
+
+def test_prod_is_highly_available_and_keeps_more_history(render_overlay):
+    def spec(cluster, kind):
+        return next(o for o in render_overlay(cluster) if o["kind"] == kind)["spec"]
+    assert spec("prod", "Prometheus")["replicas"] == 2
+    assert spec("prod", "Alertmanager")["replicas"] == 2
+    assert spec("dev", "Prometheus")["replicas"] == 1
+    assert int(spec("prod", "Prometheus")["retention"].rstrip("d")) > int(spec("dev", "Prometheus")["retention"].rstrip("d"))
