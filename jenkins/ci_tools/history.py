@@ -87,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     server = jenkins.Jenkins(args.url, username=args.user, password=token, timeout=15)
     try:
         rows = recent_builds(server, args.job, args.limit)
-    except jenkins.NotFoundException:
-        print(f"history: error: job {args.job!r} not found on {args.url}", file=sys.stderr)
-        return 2
     except jenkins.JenkinsException as exc:
+        # python-jenkins turns a 404 of the job into "job[<name>] does not exist"
+        if isinstance(exc, jenkins.NotFoundException) or "does not exist" in str(exc):
+            print(f"history: error: job {args.job!r} not found on {args.url}", file=sys.stderr)
+            return 2
         print(f"history: failed: {exc}", file=sys.stderr)
         return 1
     print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else format_table(rows))

@@ -1,0 +1,92 @@
+"""PR preview on two commits of a temp repo with a known change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ci_repo_factory import SPARK_ETL, base_files, git, run_tool
+
+
+def write(repo: Path, rel: str, text: str) -> None:
+    (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+    (repo / rel).write_text(text)
+
+
+def make_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    for rel, text in base_files().items():
+        write(repo, rel, text)
+    # A generated ConfigMap: its name carries a content hash, so a value change renames it.
+    write(repo, "apps/airflow/base/config/airflow.env", "AIRFLOW__CORE__PARALLELISM=8\nAIRFLOW__CORE__LOAD_EXAMPLES=False\n")
+    write(repo, "apps/airflow/base/kustomization.yaml",
+          "resources:\n  - job-images.yaml\nconfigurations:\n  - image-fields.yaml\n"
+          "configMapGenerator:\n  - name: airflow-config\n    envs:\n      - config/airflow.env\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "--quiet", "-m", "base")
+    git(repo, "branch", "base-ref")
+    return repo
+
+
+def known_change(repo: Path) -> None:
+    """The PR: new tag in prod only, one config value, one added object, one removed."""
+    overlay = repo / "apps/airflow/overlays/prod/kustomization.yaml"
+    overlay.write_text(overlay.read_text().replace('newTag: "0000001"', 'newTag: "2222222"'))
+    write(repo, "apps/airflow/base/config/airflow.env", "AIRFLOW__CORE__PARALLELISM=16\nAIRFLOW__CORE__LOAD_EXAMPLES=False\n")
+    write(repo, "apps/airflow/overlays/dev/extra.yaml",
+          "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: preview-probe\n")
+    dev = repo / "apps/airflow/overlays/dev/kustomization.yaml"
+    dev.write_text(dev.read_text().replace("  - ../../base\n", "  - ../../base\n  - extra.yaml\n"))
+    git(repo, "add", ".")
+    git(repo, "commit", "--quiet", "-m", "PR change")
+
+
+def test_preview_shows_the_known_change_per_cluster(tmp_path, ci_env):
+    repo = make_repo(tmp_path)
+    known_change(repo)
+    out = tmp_path / "preview"
+    result = run_tool("preview", "--repo", str(repo), "--base", "base-ref", "--head", "HEAD", "--out", str(out), env=ci_env)
+    assert result.returncode == 0, result.stderr
+
+    summary = (out / "summary.txt").read_text().splitlines()
+    assert "dev: clusters/dev: 1 added, 0 removed, 1 changed" in summary
+    assert "prod: clusters/prod: 0 added, 0 removed, 2 changed" in summary
+    assert "prod: apps/airflow/overlays/prod: 0 added, 0 removed, 2 changed" in summary
+
+    prod = (out / "prod.md").read_text()
+    assert f'data.ETL_JOB_IMAGE: "{SPARK_ETL}:0000001" -> "{SPARK_ETL}:2222222"' in prod
+    assert "~ changed ConfigMap airflow/airflow-config-" in prod and "(generated name, was airflow-config-" in prod
+    assert 'data.AIRFLOW__CORE__PARALLELISM: "8" -> "16"' in prod
+    dev = (out / "dev.md").read_text()
+    assert "+ added   ServiceAccount airflow/preview-probe" in dev
+    assert f"{SPARK_ETL}:2222222" not in dev  # the tag moved in prod only
+    # A worktree is cleaned up after the run.
+    assert git(repo, "worktree", "list").count("\n") == 1
+
+
+def test_no_change_reads_no_changes(tmp_path, ci_env):
+    repo = make_repo(tmp_path)
+    out = tmp_path / "preview"
+    result = run_tool("preview", "--repo", str(repo), "--base", "base-ref", "--out", str(out), env=ci_env)
+    assert result.returncode == 0, result.stderr
+    assert all(line.endswith("no changes") for line in (out / "summary.txt").read_text().splitlines())
+
+
+def test_head_that_does_not_render_fails_and_says_where(tmp_path, ci_env):
+    repo = make_repo(tmp_path)
+    dev = repo / "apps/airflow/overlays/dev/kustomization.yaml"
+    dev.write_text(dev.read_text().replace("  - ../../base\n", "  - ../../base\n  - missing.yaml\n"))
+    git(repo, "commit", "--quiet", "-am", "broken")
+    out = tmp_path / "preview"
+    result = run_tool("preview", "--repo", str(repo), "--base", "base-ref", "--out", str(out), env=ci_env)
+    assert result.returncode == 1
+    assert "dev: apps/airflow/overlays/dev: HEAD DOES NOT RENDER" in result.stdout
+    assert "missing.yaml" in (out / "dev.md").read_text()
+
+
+def test_unknown_base_is_bad_input(tmp_path, ci_env):
+    repo = make_repo(tmp_path)
+    result = run_tool("preview", "--repo", str(repo), "--base", "origin/nope", "--out", str(tmp_path / "p"), env=ci_env)
+    assert result.returncode == 2
+    assert "revision 'origin/nope' does not exist" in result.stderr
