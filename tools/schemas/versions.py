@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=(\S+)$")
+_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=([^\s'\"]+)$")  # no spaces or quotes: bash and make read it too
 
 
 class VersionsError(ValueError):
