@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,13 @@ class ClusterResult:
     seconds: float = 0.0
 
 
+def _render_unit(unit: Path) -> list[Rendered] | RenderError:
+    try:
+        return render_with_sources(unit)
+    except RenderError as exc:
+        return exc
+
+
 def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dict,
           exceptions: list[dict], kubernetes_versions: list[str], respect_ignores: bool = True) -> ClusterResult:
     started = time.monotonic()
@@ -32,16 +40,17 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
 
     rendered: list[Rendered] = []
     unit_of: list[str] = []
-    for unit in units:
-        try:
-            items = render_with_sources(unit)
-        except RenderError as exc:
+    # kustomize builds are separate processes: run them side by side, keep the results in unit order
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(_render_unit, units))
+    for unit, outcome in zip(units, outcomes):
+        if isinstance(outcome, RenderError):
             result.findings.append(Finding(
                 cluster, paths.rel(unit), paths.rel(unit), "(kustomization)", "kustomize",
                 "kustomize build failed", hint="fix the file kustomize names above",
-                details=str(exc).splitlines()[-6:]))
+                details=str(outcome).splitlines()[-6:]))
             continue
-        for item in items:
+        for item in outcome:
             for extra in [item, *embedded_pods(item)]:
                 rendered.append(extra)
                 unit_of.append(paths.rel(unit))
@@ -53,10 +62,17 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
         return Finding(cluster, unit_of[index], rendered[index].source, object_id(objects[index]),
                        rule, message, hint, details or [])
 
+    with ThreadPoolExecutor(max_workers=len(kubernetes_versions) + 1) as pool:
+        schema_runs = [pool.submit(schema.validate, objects, version, workdir / f"objects-{version}")
+                       for version in kubernetes_versions]
+        policy_run = pool.submit(policy.evaluate, cluster, config, objects, workdir)
+        schema_errors = [run.result() for run in schema_runs]
+        violations = policy_run.result()
+
     seen: set[tuple[int, str]] = set()
-    for n, version in enumerate(kubernetes_versions):
+    for n, (version, errors) in enumerate(zip(kubernetes_versions, schema_errors)):
         label = "schema" if n == 0 else f"schema (upgrade readiness, Kubernetes {version})"
-        for err in schema.validate(objects, version, workdir / f"objects-{version}"):
+        for err in errors:
             key = (err.index, err.message.split(" (schema ")[0].split(" in Kubernetes ")[0])
             if key in seen:
                 continue  # already reported for the target version; only new breakage is news
@@ -67,7 +83,7 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
                     f"fix the field name, type or value; schemas: Kubernetes {version} and the pinned CRDs")
             result.findings.append(finding(err.index, label, err.message.splitlines()[0], hint, err.details[:8]))
 
-    for v in policy.evaluate(cluster, config, objects, workdir):
+    for v in violations:
         waived = [i for i, e in enumerate(exceptions) if policy.matches(e, cluster, objects[v.index], v)]
         if waived:
             result.used_exceptions.update(waived)
