@@ -31,7 +31,7 @@ include $(sort $(wildcard $(ROOT)/tools/*.mk $(ROOT)/jobs/*.mk $(ROOT)/dags/*.mk
 help: ## List every target with one line (this page)
 	@awk 'BEGIN {FS = ":.*## "} \
 	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5); next } \
-	  /^[a-zA-Z0-9_.-]+:.*## / { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	  /^[a-zA-Z0-9_.-]+:.*## / { printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: setup
 setup: $(SETUP_TARGETS) ## Install everything the other targets need (Python venv, Go tools, schemas)
