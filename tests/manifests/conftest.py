@@ -1,0 +1,9 @@
+import pytest
+
+import platform_render
+
+
+@pytest.fixture(params=platform_render.CLUSTERS)
+def env(request) -> str:
+    """Each manifest test runs once per cluster."""
+    return request.param

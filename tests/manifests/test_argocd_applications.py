@@ -1,0 +1,186 @@
+"""Argo CD: Applications per cluster, AppProjects, sync waves, and HPA-vs-Argo-CD replicas."""
+from __future__ import annotations
+
+import pytest
+
+from platform_render import PLATFORM_APPS, ROOT, app, cluster, find, one, platform_source
+
+OPERATOR_APPS = {"argocd", "external-secrets-operator", "spark-operator"}
+WORKLOAD_APPS = {"airflow", "spark-standalone"}
+
+
+def applications(env: str) -> list[dict]:
+    return find(cluster(env), "Application")
+
+
+def projects(env: str) -> dict[str, dict]:
+    return {p["metadata"]["name"]: p for p in find(cluster(env), "AppProject")}
+
+
+def wave(application: dict) -> int:
+    return int(application["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
+
+
+def rendered_overlay(application: dict) -> str | None:
+    source = platform_source(application)
+    return source["path"] if source else None
+
+
+def test_one_application_per_platform_app_pointing_at_its_overlay(env):
+    by_path = {rendered_overlay(a): a["metadata"]["name"] for a in applications(env)}
+    for name in PLATFORM_APPS:
+        assert f"apps/{name}/overlays/{env}" in by_path, f"no Application syncs apps/{name}/overlays/{env}"
+
+
+def test_every_application_source_path_exists_and_is_for_this_cluster(env):
+    for application in applications(env):
+        path = rendered_overlay(application)
+        if path is None:
+            continue  # chart-only Application
+        assert (ROOT / path / "kustomization.yaml").is_file(), f"{application['metadata']['name']}: {path} missing"
+        assert path.rstrip("/").endswith(f"/{env}"), f"{application['metadata']['name']} syncs {path} in {env}"
+
+
+def test_root_application_manages_itself(env):
+    root = one(cluster(env), "Application", "root", "argocd")
+    assert rendered_overlay(root) == f"clusters/{env}"
+    assert root["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+def test_every_application_is_automated_with_prune_and_self_heal(env):
+    for application in applications(env):
+        automated = application["spec"]["syncPolicy"]["automated"]
+        assert automated.get("prune") is True and automated.get("selfHeal") is True, application["metadata"]["name"]
+
+
+def test_every_application_is_in_a_non_default_project_that_allows_its_destination(env):
+    known = projects(env)
+    for application in applications(env):
+        name = application["metadata"]["name"]
+        project = application["spec"]["project"]
+        assert project != "default", f"{name} uses the default AppProject"
+        assert project in known, f"{name}: AppProject {project} is not rendered"
+        destination = application["spec"]["destination"]
+        allowed = {(d["server"], d["namespace"]) for d in known[project]["spec"]["destinations"]}
+        assert (destination["server"], destination["namespace"]) in allowed, name
+        repos = set(known[project]["spec"]["sourceRepos"])
+        for source in application["spec"]["sources"]:
+            assert source["repoURL"] in repos, f"{name}: {source['repoURL']} not in {project}.sourceRepos"
+
+
+def test_app_projects_have_no_wildcards(env):
+    for name, project in projects(env).items():
+        spec = project["spec"]
+        values = list(spec["sourceRepos"])
+        for d in spec["destinations"]:
+            values += [d.get("server", ""), d.get("namespace", ""), d.get("name", "")]
+        for key in ("clusterResourceWhitelist", "namespaceResourceWhitelist"):
+            assert key in spec, f"{name}: {key} must be an explicit list"
+            for entry in spec[key]:
+                values += [entry["group"], entry["kind"]]
+        assert not [v for v in values if "*" in v], f"AppProject {name} contains a wildcard"
+
+
+def test_data_team_project_cannot_create_cluster_scoped_objects(env):
+    assert projects(env)["data-platform"]["spec"]["clusterResourceWhitelist"] == []
+
+
+def test_project_allow_lists_cover_what_the_apps_render(env):
+    """An object kind missing from the project's allow-list would fail the sync in the cluster."""
+    known = projects(env)
+    for application in applications(env):
+        path = rendered_overlay(application)
+        if path is None or not path.startswith("apps/") or path.startswith("apps/monitoring/"):
+            continue
+        spec = known[application["spec"]["project"]]["spec"]
+        cluster_kinds = {(e["group"], e["kind"]) for e in spec["clusterResourceWhitelist"]}
+        ns_kinds = {(e["group"], e["kind"]) for e in spec["namespaceResourceWhitelist"]}
+        for obj in app(path.split("/")[1], env):
+            group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+            kinds = ns_kinds if obj["metadata"].get("namespace") else cluster_kinds
+            assert (group, obj["kind"]) in kinds, f"{application['metadata']['name']}: {obj['kind']} not allowed"
+
+
+def test_sync_waves_order_namespaces_then_operators_then_apps(env):
+    waves = {a["metadata"]["name"]: wave(a) for a in applications(env) if a["metadata"]["name"] != "root"}
+    assert waves["namespaces"] < min(waves[n] for n in OPERATOR_APPS)
+    assert max(waves[n] for n in OPERATOR_APPS) < min(waves[n] for n in WORKLOAD_APPS)
+    assert waves["external-secrets-operator"] < waves["external-secrets"] < waves["cluster-autoscaler"]
+
+
+def test_argocd_manages_itself_from_a_pinned_upstream_tag(env):
+    argocd = one(cluster(env), "Application", "argocd", "argocd")
+    upstream, ours = argocd["spec"]["sources"]
+    assert upstream["repoURL"] == "https://github.com/argoproj/argo-cd.git"
+    assert upstream["targetRevision"].startswith("v3.") and upstream["targetRevision"].count(".") == 2
+    # Last source wins for objects both render (argocd-cm & co.): ours must come last.
+    assert ours["name"] == "platform"
+
+
+def test_argocd_upstream_matches_the_gate_schema_version(env):
+    from platform_render import ROOT as root
+    versions = dict(line.split("=", 1) for line in (root / "tools/versions.env").read_text().splitlines()
+                    if line and not line.startswith("#") and "=" in line)
+    argocd = one(cluster(env), "Application", "argocd", "argocd")
+    assert argocd["spec"]["sources"][0]["targetRevision"] == versions["ARGOCD_MODULE_VERSION"]
+    spark = one(cluster(env), "Application", "spark-operator", "argocd")
+    assert "v" + spark["spec"]["sources"][0]["targetRevision"] == versions["SPARK_OPERATOR_MODULE_VERSION"]
+
+
+def test_argocd_settings(env):
+    objects = app("argocd", env)
+    cm = one(objects, "ConfigMap", "argocd-cm", "argocd")
+    assert cm["metadata"]["labels"]["app.kubernetes.io/part-of"] == "argocd", "Argo CD ignores it otherwise"
+    assert cm["data"]["url"] == f"https://argocd.mlops-{env}.example.internal"
+    assert "resource.customizations.health.argoproj.io_Application" in cm["data"]
+    rbac = one(objects, "ConfigMap", "argocd-rbac-cm", "argocd")["data"]
+    assert rbac["policy.default"] == "role:readonly"
+    assert "role:admin" in rbac["policy.csv"]
+    notifications = one(objects, "ConfigMap", "argocd-notifications-cm", "argocd")["data"]
+    assert {"trigger.on-sync-failed", "trigger.on-health-degraded"} <= set(notifications)
+    webhook = one(objects, "ExternalSecret", "argocd-secret", "argocd")
+    assert webhook["spec"]["target"]["creationPolicy"] == "Merge"
+    assert [d["secretKey"] for d in webhook["spec"]["data"]] == ["webhook.github.secret"]
+
+
+# --- HPA vs Argo CD (argoproj/argo-cd #5105, #9678, #1603) ------------------------------------
+
+def hpa_targets(env: str):
+    """(Application, HPA, target workload) for every HPA any Application renders."""
+    for application in applications(env):
+        path = rendered_overlay(application)
+        if path is None or not path.startswith("apps/"):
+            continue
+        objects = app(path.split("/")[1], env)
+        for hpa in find(objects, "HorizontalPodAutoscaler"):
+            ref = hpa["spec"]["scaleTargetRef"]
+            target = one(objects, ref["kind"], ref["name"], hpa["metadata"]["namespace"])
+            yield application, hpa, target
+
+
+def test_there_are_hpas_to_check(env):
+    names = {t["metadata"]["name"] for _, _, t in hpa_targets(env)}
+    assert {"airflow-api-server", "spark-worker"} <= names
+
+
+def test_hpa_targets_have_no_replicas_in_git(env):
+    for _, hpa, target in hpa_targets(env):
+        assert "replicas" not in target["spec"], f"{target['metadata']['name']} is HPA-scaled but sets replicas"
+
+
+def test_hpa_targets_are_ignored_by_argocd_on_replicas(env):
+    for application, _, target in hpa_targets(env):
+        group = target["apiVersion"].split("/")[0]
+        wanted = {"group": group, "kind": target["kind"], "name": target["metadata"]["name"],
+                  "namespace": target["metadata"]["namespace"], "jsonPointers": ["/spec/replicas"]}
+        assert wanted in application["spec"].get("ignoreDifferences", []), \
+            f"{application['metadata']['name']}: no ignoreDifferences for {target['kind']} {target['metadata']['name']}"
+        assert "RespectIgnoreDifferences=true" in application["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_ignore_differences_only_for_hpa_targets(env):
+    """A stale ignore entry would hide real drift of a workload that is no longer autoscaled."""
+    targets = {(t["kind"], t["metadata"]["name"]) for _, _, t in hpa_targets(env)}
+    for application in applications(env):
+        for entry in application["spec"].get("ignoreDifferences", []):
+            assert (entry["kind"], entry["name"]) in targets, entry
