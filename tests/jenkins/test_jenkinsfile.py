@@ -1,0 +1,102 @@
+"""The Jenkinsfile parses as Groovy, runs the right targets per path, and calls only targets that exist."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci_tools.pipeline_check import SCENARIOS, java, problems, run_groovy, simulate
+
+ROOT = Path(__file__).resolve().parents[2]
+JENKINSFILE = ROOT / "Jenkinsfile"
+
+
+@pytest.fixture(scope="module")
+def simulations(groovy_jar):
+    return {name: simulate(groovy_jar, JENKINSFILE, scenario) for name, scenario in SCENARIOS.items()}
+
+
+def test_jenkinsfile_parses_as_groovy(groovy_jar):
+    assert run_groovy(groovy_jar, JENKINSFILE).startswith("PARSED")
+
+
+def test_a_syntax_error_is_reported_with_its_line(groovy_jar, tmp_path):
+    broken = tmp_path / "Jenkinsfile"
+    broken.write_text(JENKINSFILE.read_text().replace("stages {", "stages {{", 1))
+    with pytest.raises(RuntimeError, match=r"(?s)Jenkinsfile: Groovy failed.*@ line \d+"):
+        run_groovy(groovy_jar, broken)
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_each_path_runs_the_right_stages(simulations, scenario):
+    assert problems(scenario, simulations[scenario]) == []
+
+
+def test_pr_and_main_paths_differ_as_intended(simulations):
+    pr, main, bot = simulations["pull-request"], simulations["main"], simulations["bot-commit-on-main"]
+    assert pr.stages["PR preview"] and not main.stages["PR preview"]
+    assert main.stages["Build and push images"] and not pr.stages["Build and push images"]
+    assert main.stages["Bump overlays"] and not pr.stages["Bump overlays"]
+    assert [name for name, ran in bot.stages.items() if ran] == ["Skip CI bot commits"]
+    assert "make preview BASE=origin/main PREVIEW_ARGS=--fetch-base" in pr.shell()
+    sha = SCENARIOS["main"]["GIT_COMMIT"]
+    assert f"make images-script GIT_SHA={sha}" in main.shell()  # immutable tag = the commit
+
+
+def test_the_checker_catches_a_pipeline_that_bumps_on_prs(groovy_jar, tmp_path):
+    """problems() is not vacuous: drop the main-only guard of the bump stage and it must complain."""
+    text = JENKINSFILE.read_text()
+    bump_stage = text.index("stage('Bump overlays')")
+    guarded = text.index("branch 'main'", bump_stage)
+    mutated = tmp_path / "Jenkinsfile"
+    mutated.write_text(text[:guarded] + "expression { true }" + text[guarded + len("branch 'main'"):])
+    pr = simulate(groovy_jar, mutated, SCENARIOS["pull-request"])
+    assert any("must not build, push or bump" in p for p in problems("pull-request", pr))
+
+
+def make_targets_with_help() -> set[str]:
+    """Targets `make help` lists (they carry a `## ...` line), read from make's own database."""
+    proc = subprocess.run(["make", "-C", str(ROOT), "--no-print-directory", "help"],
+                          capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"))
+    assert proc.returncode == 0, proc.stderr
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
+    return {line.split()[0] for line in plain.splitlines() if line.startswith("  ") and line.strip()}
+
+
+def make_database_targets() -> set[str]:
+    proc = subprocess.run(["make", "-C", str(ROOT), "-pRrq", "--no-print-directory", "help"],
+                          capture_output=True, text=True)
+    targets, lines = set(), proc.stdout.splitlines()
+    for previous, line in zip([""] + lines, lines):
+        m = re.match(r"^([A-Za-z0-9_.-]+):", line)
+        if m and previous != "# Not a target:":
+            targets.add(m.group(1))
+    return targets
+
+
+def test_every_make_target_the_jenkinsfile_calls_exists(simulations):
+    called = {t for sim in simulations.values() for t in sim.make_targets()}
+    # Also every `make X` written anywhere in the file, even on paths no scenario takes.
+    called |= set(re.findall(r"\bmake\s+([A-Za-z0-9_.-]+)", JENKINSFILE.read_text()))
+    assert {"lint", "validate", "unit", "preview", "images-script", "images-record", "bump-built"} <= called
+    missing_rules = called - make_database_targets()
+    assert not missing_rules, f"Jenkinsfile calls make targets with no rule: {sorted(missing_rules)}"
+    undocumented = called - make_targets_with_help()
+    assert not undocumented, f"targets without a `## help` line: {sorted(undocumented)}"
+
+
+def test_job_dsl_seed_parses_as_groovy(groovy_jar):
+    seed = ROOT / "jenkins" / "casc" / "jobs.groovy"
+    proc = subprocess.run(
+        [java(), "-cp", str(groovy_jar), "groovy.ui.GroovyMain", "-e",
+         "new GroovyShell().parse(new File(args[0])); println 'ok'", str(seed)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    text = seed.read_text()
+    assert "scriptPath('Jenkinsfile')" in text
+    assert "mlops-ci-bot" in text  # the ignore-committer build strategy names the bump bot
