@@ -20,7 +20,7 @@ def git(cwd: Path, *args: str) -> str:
     return proc.stdout
 
 
-def base_files(extra_images: int = 0) -> dict[str, str]:
+def base_files(extra_images: int = 0, job_image: str = SPARK_ETL) -> dict[str, str]:
     """A base ConfigMap carrying the job image (as the Airflow base does) and two overlays."""
     files = {
         "apps/airflow/base/kustomization.yaml": (
@@ -31,7 +31,7 @@ def base_files(extra_images: int = 0) -> dict[str, str]:
         ),
         "apps/airflow/base/job-images.yaml": (
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: airflow-job-images\n"
-            f"data:\n  ETL_JOB_IMAGE: {SPARK_ETL}:placeholder\n"
+            f"data:\n  ETL_JOB_IMAGE: {job_image}:placeholder\n"
         ),
     }
     for cluster in CLUSTERS:
@@ -44,7 +44,7 @@ def base_files(extra_images: int = 0) -> dict[str, str]:
             "namespace: airflow\n"
             "resources:\n  - ../../base\n"
             "images:\n"
-            f"  - name: {SPARK_ETL}  # the job image the DAG submits\n"
+            f"  - name: {job_image}  # the job image the DAG submits\n"
             "    newTag: \"0000001\"\n"
             f"{extra}"
             "labels:\n  - pairs:\n      owner: data-platform\n"
@@ -52,12 +52,13 @@ def base_files(extra_images: int = 0) -> dict[str, str]:
     return files
 
 
-def make_remote(tmp: Path, extra_images: int = 0) -> Path:
+def make_remote(tmp: Path, extra_images: int = 0, job_image: str = SPARK_ETL,
+                extra_files: dict[str, str] | None = None) -> Path:
     """A bare remote with one commit on main; returns its path."""
     seed = tmp / "seed"
     seed.mkdir()
     git(seed, "init", "--quiet", "--initial-branch=main")
-    for rel, text in base_files(extra_images).items():
+    for rel, text in {**base_files(extra_images, job_image), **(extra_files or {})}.items():
         (seed / rel).parent.mkdir(parents=True, exist_ok=True)
         (seed / rel).write_text(text)
     git(seed, "add", ".")
