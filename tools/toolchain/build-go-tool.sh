@@ -16,7 +16,9 @@
 # own make fragment with the five arguments.
 #
 # Modules whose go.mod has replace directives cannot be built with `go install pkg@version`, so
-# those are built with `go build` inside a writable copy of the downloaded module instead.
+# those are built with `go build` inside a writable copy of the downloaded module instead, keeping
+# its replaces except local ones that point outside the downloaded module (sibling modules of a
+# monorepo), which then resolve from the proxy at the version go.mod requires.
 # The module and build caches stay in the user's Go cache (outside the repo); the only output
 # in the repo is the binary and its stamp under the git-ignored .tools/.
 set -euo pipefail
@@ -49,7 +51,7 @@ if [[ ! $package == "$module" && ! $package == "$module"/* ]]; then
 fi
 
 # Use the machine's Go as is; a go.mod asking for a newer Go must fail, not download a toolchain.
-export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0
+export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -buildvcs=false" CGO_ENABLED=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/build-go-tool.$name.XXXXXX")
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"   # never inside the repo: no go.mod of ours gets involved
@@ -71,8 +73,23 @@ if grep -Eq '^[[:space:]]*replace[[:space:](]' "$go_mod"; then
   # replace directives: build inside a writable copy of the module, honouring its go.mod.
   cp -r "$mod_dir" "$work/src"
   chmod -R u+w "$work/src"
+  cd "$work/src"
+  # Monorepos (etcd, kubernetes) replace sibling modules with ../paths that a module zip does not
+  # contain; drop those replaces so the siblings come from the proxy at the versions go.mod requires.
+  while read -r old_path new_path; do
+    if [[ ! -e $new_path ]]; then
+      echo "    dropping replace $old_path => $new_path (not inside the module download)"
+      go mod edit -dropreplace="$old_path"
+    fi
+  done < <(go mod edit -json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin).get("Replace") or []:
+    if not r["New"].get("Version"):  # a local path, not another module version
+        old = r["Old"]["Path"] + ("@" + r["Old"]["Version"] if r["Old"].get("Version") else "")
+        print(old, r["New"]["Path"])')
   rel=${package#"$module"}
-  (cd "$work/src" && go build -trimpath -ldflags "$ldflags" -o "$out" "./${rel#/}")
+  go build -mod=mod -trimpath -ldflags "$ldflags" -o "$out" "./${rel#/}"
+  cd "$work"
 else
   GOBIN=$work/gobin go install -trimpath -ldflags "$ldflags" "$package@$version"
   mv "$work"/gobin/* "$out"
