@@ -90,7 +90,7 @@ def test_project_allow_lists_cover_what_the_apps_render(env):
     known = projects(env)
     for application in applications(env):
         path = rendered_overlay(application)
-        if path is None or not path.startswith("apps/") or path.startswith("apps/monitoring/"):
+        if path is None or not path.startswith("apps/"):
             continue
         spec = known[application["spec"]["project"]]["spec"]
         cluster_kinds = {(e["group"], e["kind"]) for e in spec["clusterResourceWhitelist"]}

@@ -1,0 +1,63 @@
+"""Environments: prod is HA (replicas, PDBs, HPA floors, spread), dev stays small."""
+from __future__ import annotations
+
+from platform_render import app, find
+
+HA_APPS = ["airflow", "spark-standalone"]
+# Deliberate singletons: standalone master (HA needs ZooKeeper), in-cluster PostgreSQL (dev only),
+# Cluster Autoscaler (one active leader by design).
+SINGLETONS = {"spark-master", "airflow-postgres", "cluster-autoscaler"}
+
+
+def workloads(env: str):
+    for name in HA_APPS + ["cluster-autoscaler"]:
+        objects = app(name, env)
+        hpa_targets = {h["spec"]["scaleTargetRef"]["name"] for h in find(objects, "HorizontalPodAutoscaler")}
+        for kind in ("Deployment", "StatefulSet"):
+            for workload in find(objects, kind):
+                yield objects, workload, workload["metadata"]["name"] in hpa_targets
+
+
+def covered_by_pdb(objects, workload) -> bool:
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    for pdb in find(objects, "PodDisruptionBudget", namespace=workload["metadata"]["namespace"]):
+        selector = pdb["spec"]["selector"]["matchLabels"]
+        if all(labels.get(k) == v for k, v in selector.items()):
+            return True
+    return False
+
+
+def test_prod_control_components_are_replicated_with_pdbs():
+    checked = 0
+    for objects, workload, autoscaled in workloads("prod"):
+        name = workload["metadata"]["name"]
+        if name in SINGLETONS:
+            continue
+        if not autoscaled:
+            assert workload["spec"]["replicas"] >= 2, f"{name} has {workload['spec']['replicas']} replica(s) in prod"
+        assert covered_by_pdb(objects, workload), f"{name} has no PodDisruptionBudget in prod"
+        checked += 1
+    assert checked >= 6
+
+
+def test_prod_hpas_keep_two_replicas():
+    for name in HA_APPS:
+        for hpa in find(app(name, "prod"), "HorizontalPodAutoscaler"):
+            assert hpa["spec"]["minReplicas"] >= 2, hpa["metadata"]["name"]
+
+
+def test_prod_spreads_replicas_across_zones_and_nodes():
+    for objects, workload, _ in workloads("prod"):
+        keys = {c["topologyKey"] for c in workload["spec"]["template"]["spec"].get("topologySpreadConstraints", [])}
+        if workload["kind"] == "Deployment" and workload["metadata"]["namespace"] != "cluster-autoscaler":
+            assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= keys, workload["metadata"]["name"]
+
+
+def test_dev_is_small():
+    for _, workload, autoscaled in workloads("dev"):
+        if not autoscaled:
+            assert workload["spec"].get("replicas", 1) == 1, workload["metadata"]["name"]
+    for name in HA_APPS:
+        assert not find(app(name, "dev"), "PodDisruptionBudget")
+        for hpa in find(app(name, "dev"), "HorizontalPodAutoscaler"):
+            assert hpa["spec"]["minReplicas"] == 1
