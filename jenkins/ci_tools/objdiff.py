@@ -124,10 +124,12 @@ def diff_objects(base: list[dict], head: list[dict]) -> ObjectDiff:
     return result
 
 
-def _show(value, limit: int = 160) -> str:
+def _show(value) -> str:
+    """Scalars in full (an image reference must be readable to the end); structures shortened."""
     if value is MISSING:
         return "(absent)"
     text = json.dumps(value, sort_keys=True, default=str)
+    limit = 400 if isinstance(value, (str, int, float, bool)) or value is None else 160
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
