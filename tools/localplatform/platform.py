@@ -144,9 +144,11 @@ def down(layout: Layout | None = None) -> list[tuple[int, str]]:
     """Stop every service by its process group; return stray processes that had to be killed."""
     layout = layout or default_layout()
     procs = table(layout)
-    for name in STOP_ORDER + [n for n in procs.names() if n not in STOP_ORDER]:
+    names = STOP_ORDER + [n for n in procs.names() if n not in STOP_ORDER]
+    sessions = {entry[0] for entry in map(procs.read, names) if entry}  # each leader's pid is its session id
+    for name in names:
         procs.stop(name)
-    return procs.kill_strays()
+    return procs.kill_strays(sessions)
 
 
 def status(layout: Layout | None = None) -> dict[str, bool]:

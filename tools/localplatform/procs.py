@@ -1,11 +1,14 @@
 """Start services as their own process groups, remember them in PID files, stop them all.
 
-Every process started here carries the environment variable MARKER_ENV = <run dir>. A process that
-escaped its group (re-parented, own session) still carries it, so `stray_processes` finds it.
+Every service leads its own session (setsid), and its processes carry the environment variable
+MARKER_ENV = <run dir>. `stray_processes` finds a process by either: the session catches children
+whose environ was overwritten (setproctitle reuses that memory, as Airflow does), the marker catches
+a child that started its own session.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -52,7 +55,14 @@ class ProcessTable:
                 stdin=subprocess.DEVNULL, start_new_session=True,  # own group: stopped as one
             )
         self.pid_file(service.name).write_text(f"{proc.pid} {int(service.stop_signal)}\n")
+        # What the service was started with, for checks against the manifests (may hold secrets).
+        env_file = self.pid_dir / f"{service.name}.env.json"
+        env_file.touch(mode=0o600)
+        env_file.write_text(json.dumps(env, indent=1, sort_keys=True))
         return proc.pid
+
+    def started_env(self, name: str) -> dict[str, str]:
+        return json.loads((self.pid_dir / f"{name}.env.json").read_text())
 
     def read(self, name: str) -> tuple[int, int] | None:
         try:
@@ -84,13 +94,14 @@ class ProcessTable:
             _signal_group(pid, signal.SIGKILL)
             time.sleep(0.5)
         self.pid_file(name).unlink(missing_ok=True)
+        (self.pid_dir / f"{name}.env.json").unlink(missing_ok=True)
 
-    def stray_processes(self) -> list[tuple[int, str]]:
-        """Live processes carrying this run's marker (pid, command line)."""
-        return find_marked(self.run_dir)
+    def stray_processes(self, sessions: set[int] = frozenset()) -> list[tuple[int, str]]:
+        """Live processes carrying this run's marker or belonging to one of `sessions`."""
+        return find_marked(self.run_dir, sessions)
 
-    def kill_strays(self) -> list[tuple[int, str]]:
-        strays = self.stray_processes()
+    def kill_strays(self, sessions: set[int] = frozenset()) -> list[tuple[int, str]]:
+        strays = self.stray_processes(sessions)
         for pid, _ in strays:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -99,15 +110,18 @@ class ProcessTable:
         return strays
 
 
-def find_marked(run_dir: Path) -> list[tuple[int, str]]:
+def find_marked(run_dir: Path, sessions: set[int] = frozenset()) -> list[tuple[int, str]]:
     wanted = f"{MARKER_ENV}={run_dir}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            if wanted not in environ or _is_zombie(entry):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] == "Z":
+                continue
+            in_session = int(fields[3]) in sessions  # fields[3] is the session id
+            if not in_session and wanted not in (entry / "environ").read_bytes().split(b"\0"):
                 continue
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (FileNotFoundError, ProcessLookupError, PermissionError):

@@ -13,11 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+class UiError(RuntimeError):
+    pass
 
 
 @dataclass
@@ -40,7 +45,10 @@ def check_ui(base_url: str, username: str, password: str, dag_id: str, run_id: s
             page.get_by_label("Username").fill(username)
             page.get_by_label("Password").fill(password)
             page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(re.compile(r"^(?!.*/auth/login).*$"))
+            try:
+                page.wait_for_url(re.compile(r"^(?!.*/auth/login).*$"), timeout=min(timeout_ms, 20_000))
+            except PlaywrightTimeout as err:
+                raise UiError(f"login as '{username}' at {base_url} failed: still on the login page") from err
 
             page.goto(f"{base_url}/dags")
             link = page.get_by_role("link", name=dag_id, exact=True).first
