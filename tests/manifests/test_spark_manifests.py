@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from platform_render import app, cluster, configmap_data, containers, find, one
+from platform_render import ROOT, app, cluster, configmap_data, containers, find, one
 
 
 def etl_template(env: str) -> dict:
@@ -48,13 +49,15 @@ def test_driver_identity_exists_in_the_job_namespace(env):
     one(objects, "ServiceAccount", driver_sa, "spark-jobs")
     binding = one(objects, "RoleBinding", driver_sa, "spark-jobs")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": driver_sa, "namespace": "spark-jobs"}]
-    assert configmap_data(app("airflow", env), "airflow-etl", "airflow")["ETL_SPARK_SERVICE_ACCOUNT"] == driver_sa
+    # The DAGs' own SparkApplication template (dags/templates) must use the same identity.
+    dag_template = yaml.safe_load((ROOT / "dags/templates/spark-application.yaml").read_text())
+    assert dag_template["spec"]["driver"]["serviceAccount"] == driver_sa
 
 
 def test_event_logs_go_to_the_cluster_bucket_and_the_history_server_reads_them(env):
     event_dir = f"s3a://mlops-{env}-data/spark-events"
     assert etl_template(env)["template"]["sparkConf"]["spark.eventLog.dir"] == event_dir
-    assert configmap_data(app("airflow", env), "airflow-etl", "airflow")["ETL_SPARK_EVENT_LOG_DIR"] == event_dir
+    assert configmap_data(app("airflow", env), "airflow-etl", "airflow")["ETL_EVENT_LOG_DIR"] == event_dir
     objects = app("spark-standalone", env)
     history = one(objects, "Deployment", "spark-history-server", "spark")["spec"]["template"]["spec"]
     container = containers(history)["history-server"]
