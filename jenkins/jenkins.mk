@@ -66,3 +66,9 @@ history: venv ## Recent builds of the pipeline (JENKINS_URL, JENKINS_USER, JENKI
 .PHONY: ci-skip-check
 ci-skip-check: ## Exit 0 when HEAD is a CI bot bump commit (the Jenkinsfile then skips the build), else 1
 	@$(CI_PY) -m ci_tools.skip --repo $(ROOT)
+
+BENCH_TARGETS += bench-bump
+.PHONY: bench-bump
+bench-bump: venv jenkins-tools ## Time 20 concurrent bumps racing to one git remote -> .run/bench/jenkins-bump-concurrency.json
+	@$(PY) -m pytest tests/jenkins/test_bump_concurrency.py -q -s -p no:cacheprovider --junitxml=$(RUN_DIR)/reports/bench-bump.xml
+	@cat $(RUN_DIR)/bench/jenkins-bump-concurrency.json

@@ -83,6 +83,11 @@ def field_changes(old, new, path: str = "") -> list[FieldChange]:
             for i, (a, b) in enumerate(zip(old, new)):
                 changes += field_changes(a, b, f"{path}[{i}]")
             return changes
+        # Unnamed items and a new length (rules, destinations, args): report items in or out.
+        canon = lambda item: json.dumps(item, sort_keys=True, default=str)  # noqa: E731
+        old_set, new_set = {canon(i) for i in old}, {canon(i) for i in new}
+        return ([FieldChange(f"{path}[-]", i, MISSING) for i in old if canon(i) not in new_set]
+                + [FieldChange(f"{path}[+]", MISSING, i) for i in new if canon(i) not in old_set])
     if old == new:
         return []
     return [FieldChange(path, old, new)]

@@ -40,3 +40,11 @@ def test_added_and_removed_objects():
     sa = lambda n: {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": n, "namespace": "x"}}
     diff = diff_objects([sa("old")], [sa("new")])
     assert format_diff(diff) == ["1 added, 1 removed, 0 changed", "+ added   ServiceAccount x/new", "- removed ServiceAccount x/old"]
+
+
+def test_unnamed_list_growth_lists_only_the_new_items():
+    project = lambda dests: {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                             "metadata": {"name": "p", "namespace": "argocd"}, "spec": {"destinations": dests}}
+    a, b, c = ({"namespace": n, "server": "https://kubernetes.default.svc"} for n in ("argocd", "airflow", "monitoring"))
+    lines = format_diff(diff_objects([project([a, b])], [project([a, c, b])]))
+    assert lines[2:] == ['      spec.destinations[+]: added {"namespace": "monitoring", "server": "https://kubernetes.default.svc"}']
