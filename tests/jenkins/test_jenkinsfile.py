@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ci_tools.git import BOT_EMAIL
 from ci_tools.pipeline_check import SCENARIOS, java, problems, run_groovy, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,4 +100,4 @@ def test_job_dsl_seed_parses_as_groovy(groovy_jar):
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
     text = seed.read_text()
     assert "scriptPath('Jenkinsfile')" in text
-    assert "mlops-ci-bot" in text  # the ignore-committer build strategy names the bump bot
+    assert f"ignoredAuthors('{BOT_EMAIL}')" in text  # the ignore-committer strategy names the bump bot
