@@ -86,19 +86,28 @@ def cluster_sources(cluster: str, root: Path = ROOT) -> list[Path]:
     return sources
 
 
-def render_cluster(cluster: str, root: Path = ROOT) -> list[Rendered]:
+@dataclass
+class RenderedCluster:
+    items: list[Rendered]
+    # The same object from two sources with different content: two Argo CD Applications would
+    # fight over it (SharedResourceWarning). The first source's copy is the one applied.
+    conflicts: list[str] = field(default_factory=list)
+
+
+def render_cluster(cluster: str, root: Path = ROOT) -> RenderedCluster:
     """All objects for a cluster, each once (the entry kustomization may include app overlays)."""
     seen: dict[ObjectKey, Rendered] = {}
+    conflicts = []
     for source in cluster_sources(cluster, root):
         for item in render_with_sources(source):
             key = ObjectKey.of(item.obj)
             previous = seen.get(key)
-            if previous is not None and previous.obj != item.obj:
-                raise ApplyError(
-                    f"{key} is rendered twice with different content: {previous.source} and {item.source}"
-                )
-            seen.setdefault(key, item)
-    return list(seen.values())
+            if previous is None:
+                seen[key] = item
+            elif previous.obj != item.obj:
+                conflicts.append(f"{key} is defined twice with different content: {previous.source} "
+                                 f"and {item.source}")
+    return RenderedCluster(list(seen.values()), conflicts)
 
 
 def load_crds(crds_dir: Path = CRDS_DIR) -> list[Rendered]:

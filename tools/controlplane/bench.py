@@ -28,7 +28,7 @@ def bench_cluster(cluster: str) -> dict:
         result["start_seconds"] = plane.up()
         applier = Applier(plane.kubeconfig, plane.state_dir / "apply")
         started = time.monotonic()
-        manifests = render_cluster(cluster)
+        manifests = render_cluster(cluster).items
         result["render_seconds"] = round(time.monotonic() - started, 2)
         crds = load_crds()
         crd_result = applier.apply(crds, dry_run=False, batch="crds")

@@ -93,6 +93,7 @@ class ClusterRun:
     cluster: str
     live: LivePlane
     manifests: list = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
     crds: ApplyResult | None = None
     prerequisites: ApplyResult | None = None
     dry_run: ApplyResult | None = None
@@ -112,7 +113,8 @@ def cluster_run(request, binaries_built) -> ClusterRun:
     live = start_plane(cluster)
     SUMMARY.append(f"{cluster}: control plane ready in {live.timings['total']}s {live.timings}")
     try:
-        run = ClusterRun(cluster, live, manifests=render_cluster(cluster))
+        rendered = render_cluster(cluster)
+        run = ClusterRun(cluster, live, manifests=rendered.items, conflicts=rendered.conflicts)
         if not run.manifests:
             pytest.fail(f"clusters/{cluster} and apps/*/overlays/{cluster} render no objects")
         crds = load_crds()

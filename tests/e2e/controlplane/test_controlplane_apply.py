@@ -13,6 +13,10 @@ def _rejections(result) -> str:
     return "\n".join(str(rejection) for rejection in result.rejected)
 
 
+def test_no_object_is_defined_twice_with_different_content(cluster_run):
+    assert not cluster_run.conflicts, "\n".join(cluster_run.conflicts)
+
+
 def test_platform_crds_install(cluster_run):
     assert cluster_run.crds.accepted, "no CRDs were installed"
     assert not cluster_run.crds.rejected, _rejections(cluster_run.crds)
