@@ -64,11 +64,12 @@ def test_hpa_query_computes_bytes_per_second_per_pod(tmp_path):
                  "values": "0+999999999x20"},
             ],
             "promql_expr_test": [{
-                "expr": "hpa:network_receive_bytes_per_second",
+                # round(): rate() of exact integers still carries float noise in the last digit.
+                "expr": "round(hpa:network_receive_bytes_per_second)",
                 "eval_time": "5m",
                 "exp_samples": [
-                    {"labels": 'hpa:network_receive_bytes_per_second{pod="spark-worker-a"}', "value": 1048576},
-                    {"labels": 'hpa:network_receive_bytes_per_second{pod="spark-worker-b"}', "value": 3145728},
+                    {"labels": '{pod="spark-worker-a"}', "value": 1048576},
+                    {"labels": '{pod="spark-worker-b"}', "value": 3145728},
                 ],
             }],
         }],
