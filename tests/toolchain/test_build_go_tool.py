@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from toolchain_support import ROOT
 
 BUILD_ONE = ROOT / "tools" / "toolchain" / "build-go-tool.sh"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from conftest import ROOT, TOOLS_BIN, tool
+from toolchain_support import ROOT, TOOLS_BIN, tool
 
 BUILD_ONE = ROOT / "tools" / "toolchain" / "build-go-tool.sh"
 BUILD_ALL = ROOT / "tools" / "toolchain" / "build-go-tools.sh"

@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from conftest import kubeconform
+from toolchain_support import kubeconform
 
 REGISTRY = "mlops-kr1-registry.container.nhncloud.com/mlops-platform"
 

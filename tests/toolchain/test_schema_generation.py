@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SCHEMAS_DIR, VERSIONS_FILE
+from toolchain_support import SCHEMAS_DIR, VERSIONS_FILE
 from tools.schemas import crds, kubernetes
 from tools.schemas.__main__ import main
 from tools.schemas.refs import iter_refs
