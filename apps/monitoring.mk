@@ -24,3 +24,8 @@ monitoring-check: monitoring-tools ## promtool check + unit-test the alert rules
 monitoring-test: monitoring-tools venv ## Run only the monitoring tests (rules, dashboards, catalogue, adapter, manifests)
 	@mkdir -p $(RUN_DIR)/reports
 	@$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)
+
+BENCH_TARGETS += bench-monitoring
+.PHONY: bench-monitoring
+bench-monitoring: monitoring-tools venv ## Time promtool check/test on the rules and dashboards; count alerts, panels, metrics
+	@$(PY) $(MONITORING_DIR)/scripts/bench_monitoring.py --runs 3 --out $(RUN_DIR)/bench/monitoring.json

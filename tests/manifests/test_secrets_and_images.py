@@ -111,6 +111,33 @@ def test_dev_builds_the_db_url_for_the_in_cluster_postgres():
     assert service["spec"]["ports"][0]["port"] == 5432
 
 
+def test_alert_connections_render_as_airflow_connections(env):
+    """Fill the ESO template the way its toJson does and let Airflow parse the connections."""
+    import json
+    import re
+
+    from airflow.models.connection import Connection
+
+    es = one(app("external-secrets", env), "ExternalSecret", "airflow-alerting-connections", "airflow")
+    samples = {"slack-webhook-url": "https://hooks.example/services/T0/B0/x\"y",
+               "dooray-webhook-url": "https://hook.dooray.example/services/1/2/3",
+               "smtp-password": 'p@ss"word'}
+    assert {d["secretKey"] for d in es["spec"]["data"]} == set(samples)
+    conns = {}
+    for var, template in es["spec"]["target"]["template"]["data"].items():
+        text = re.sub(r'\{\{ index \. "([a-z-]+)" \| toJson \}\}', lambda m: json.dumps(samples[m.group(1)]), template)
+        assert "{{" not in text, f"{var}: unhandled template syntax"
+        conns[var] = Connection.from_json(text, conn_id=var.removeprefix("AIRFLOW_CONN_").lower())
+    assert conns["AIRFLOW_CONN_SLACK_ALERTS"].conn_type == "slackwebhook"
+    assert conns["AIRFLOW_CONN_SLACK_ALERTS"].password == samples["slack-webhook-url"]
+    assert conns["AIRFLOW_CONN_SMTP_DEFAULT"].password == samples["smtp-password"]
+    assert conns["AIRFLOW_CONN_DOORAY_ALERTS"].password == samples["dooray-webhook-url"]
+    # The connection ids are the ones the DAGs use.
+    alerts = (ROOT / "dags/mlops_dags/alerts.py").read_text()
+    for conn_id in ("smtp_default", "slack_alerts", "dooray_alerts"):
+        assert f'"{conn_id}"' in alerts
+
+
 # --- images -----------------------------------------------------------------------------------
 
 def overlay_images(env: str) -> dict[str, dict]:
