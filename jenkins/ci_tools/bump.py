@@ -112,7 +112,12 @@ def _push_rejected_as_stale(stderr: str) -> bool:
     return any(m in stderr for m in markers)
 
 
-def push_with_retry(repo: Path, bumps, clusters, remote: str, branch: str, attempts: int, backoff: float) -> int:
+def _files_of_head(repo: Path) -> list[str]:
+    return git.run(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD").stdout.split()
+
+
+def push_with_retry(repo: Path, bumps: list[ImageBump], clusters: list[str], remote: str, branch: str,
+                    attempts: int, backoff: float) -> int:
     """Push HEAD to remote/branch; when someone pushed first, fetch, rebase (or redo the edit) and retry.
 
     Returns the number of attempts used. The jittered exponential backoff spreads out racing bots.
@@ -129,6 +134,8 @@ def push_with_retry(repo: Path, bumps, clusters, remote: str, branch: str, attem
         git.run(repo, "fetch", "--quiet", remote, branch)
         rebased = git.run(repo, "rebase", "--quiet", "FETCH_HEAD", check=False, bot=True)
         if rebased.returncode == 0:
+            # The rebased commit is a new tree (ours + upstream): it passes the gate too, or nothing is pushed.
+            run_validation(repo, Plan({repo / f: "" for f in _files_of_head(repo)}))
             continue
         # Neighbouring lines changed upstream: start again from the remote tip and redo the edit.
         git.run(repo, "rebase", "--abort", check=False)

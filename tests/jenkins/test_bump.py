@@ -157,3 +157,36 @@ def test_broken_build_record_is_bad_input(repo, ci_env, tmp_path):
     result = run_tool("bump", "--repo", str(work), "--from-dir", str(records), env=ci_env)
     assert result.returncode == 2
     assert "spark-etl.json: not an image build record" in result.stderr
+
+
+def test_stale_clone_rebases_onto_an_unrelated_upstream_commit(repo, ci_env, tmp_path):
+    remote, work = repo
+    other = clone(remote, tmp_path / "other")
+    (other / "dags").mkdir()
+    (other / "dags" / "etl.py").write_text("# a DAG change merged meanwhile\n")
+    git(other, "add", "dags/etl.py")
+    git(other, "commit", "--quiet", "-m", "dags: new task")
+    git(other, "push", "--quiet", "origin", "main")
+
+    result = run_tool("bump", "--repo", str(work), "--image", SPARK_ETL, "--tag", "v3", env=ci_env)
+    assert result.returncode == 0, result.stderr
+    assert "push attempts 2" in result.stdout  # rejected once, fetched, rebased, validated, pushed
+    log = git(remote, "log", "--format=%cn %s", "main").splitlines()
+    assert [line.split()[0] for line in log] == ["mlops-ci-bot", "dev", "dev"]
+    assert git(remote, "show", "main:dags/etl.py") == "# a DAG change merged meanwhile\n"
+
+
+def test_rebased_result_that_fails_validation_is_not_pushed(repo, ci_env, tmp_path):
+    remote, work = repo
+    other = clone(remote, tmp_path / "other")
+    (other / "BROKEN").write_text("upstream broke the gate\n")
+    git(other, "add", "BROKEN")
+    git(other, "commit", "--quiet", "-m", "break")
+    git(other, "push", "--quiet", "origin", "main")
+    upstream = remote_head(remote)
+
+    env = dict(ci_env, BUMP_VALIDATE_CMD="test ! -e BROKEN || { echo 'gate: BROKEN exists' >&2; exit 1; }")
+    result = run_tool("bump", "--repo", str(work), "--image", SPARK_ETL, "--tag", "v4", env=env)
+    assert result.returncode == 1
+    assert "gate: BROKEN exists" in result.stderr
+    assert remote_head(remote) == upstream
