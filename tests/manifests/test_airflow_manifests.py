@@ -240,3 +240,29 @@ def test_worker_image_is_the_airflow_image_of_the_overlay(env):
     worker_image = configmap_data(objects, "airflow-job-images", "airflow")["AIRFLOW_WORKER_IMAGE"]
     for name in CONTROL_PLANE:
         assert containers(deployment(env, name)["spec"]["template"]["spec"])["airflow"]["image"] == worker_image
+
+
+def test_airflow_builds_a_task_pod_from_the_template(env, tmp_path):
+    """The KubernetesExecutor's own code turns the template into a task pod: the worker image
+    replaces `base`'s image, and the git-sync init container and DAG volume survive the merge."""
+    import datetime
+
+    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+    template = tmp_path / "pod_template_file.yaml"
+    template.write_text(configmap_data(app("airflow", env), "airflow-pod-template", "airflow")["pod_template_file.yaml"])
+    base_pod = PodGenerator.deserialize_model_file(str(template))
+    worker_image = configmap_data(app("airflow", env), "airflow-job-images", "airflow")["AIRFLOW_WORKER_IMAGE"]
+    pod = PodGenerator.construct_pod(
+        dag_id="events_features", task_id="build", pod_id="events-features-build", try_number=1,
+        kube_image=worker_image, date=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        args=["airflow", "tasks", "run"], pod_override_object=None, base_worker_pod=base_pod,
+        namespace="airflow", scheduler_job_id="1", run_id="manual__1")
+    base = next(c for c in pod.spec.containers if c.name == "base")
+    assert base.image == worker_image
+    assert base.args == ["airflow", "tasks", "run"]
+    assert [c.name for c in pod.spec.init_containers] == ["git-sync-init"]
+    assert {v.name for v in pod.spec.volumes} >= {"dags", "git-ssh"}
+    assert any(m.mount_path == "/opt/airflow/dags" and m.read_only for m in base.volume_mounts)
+    assert pod.spec.service_account_name == "airflow-worker"
+    assert pod.metadata.namespace == "airflow"
