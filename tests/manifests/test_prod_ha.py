@@ -61,3 +61,24 @@ def test_dev_is_small():
         assert not find(app(name, "dev"), "PodDisruptionBudget")
         for hpa in find(app(name, "dev"), "HorizontalPodAutoscaler"):
             assert hpa["spec"]["minReplicas"] == 1
+
+
+def test_every_namespace_used_is_a_declared_platform_namespace(env):
+    """Objects may only land in namespaces apps/namespaces creates (with PSS label + default deny)."""
+    from platform_render import PLATFORM_APPS, cluster
+
+    declared = {n["metadata"]["name"] for n in find(app("namespaces", env), "Namespace")}
+    denied = {p["metadata"]["namespace"] for p in find(app("namespaces", env), "NetworkPolicy", "default-deny")}
+    assert declared == denied
+    for namespace in declared:
+        labels = one_namespace(env, namespace)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", namespace
+    used = {o["metadata"]["namespace"] for name in PLATFORM_APPS for o in app(name, env)
+            if o["metadata"].get("namespace")}
+    used |= {a["spec"]["destination"]["namespace"] for a in find(cluster(env), "Application")
+             if a["metadata"]["name"] != "monitoring"}
+    assert used <= declared, f"undeclared namespaces: {sorted(used - declared)}"
+
+
+def one_namespace(env: str, name: str) -> dict:
+    return find(app("namespaces", env), "Namespace", name)[0]
