@@ -68,7 +68,7 @@ lock: ## Re-resolve requirements.in into requirements.lock (after changing a pin
 ##@ Checks
 .PHONY: lint
 lint: venv ## yamllint every YAML file with the committed config
-	@$(VENV)/bin/yamllint --strict -c $(ROOT)/.yamllint.yaml $(ROOT)
+	@cd $(ROOT) && $(VENV)/bin/yamllint --strict -c .yamllint.yaml .
 	@echo "yamllint: ok"
 
 .PHONY: unit
