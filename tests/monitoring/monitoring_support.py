@@ -97,8 +97,9 @@ def concrete_expr(expr: str) -> str:
     """A panel query with Grafana's variables replaced by values PromQL accepts."""
     for variable, value in GRAFANA_VARIABLES.items():
         expr = expr.replace(variable, value)
-    # Template variables only ever appear inside label matchers in our dashboards.
-    return re.sub(r"\$\{?([a-zA-Z_][a-zA-Z0-9_]*)\}?", r"\1", expr)
+    # Template variables only ever appear inside regex label matchers in our dashboards; ".*" is
+    # what Grafana sends for "All".
+    return re.sub(r"\$\{?[a-zA-Z_][a-zA-Z0-9_]*\}?", ".*", expr)
 
 
 @dataclass(frozen=True)
