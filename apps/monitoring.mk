@@ -22,9 +22,15 @@ monitoring-check: monitoring-tools ## promtool check + unit-test the alert rules
 	@cd $(ROOT)/tests/monitoring/rules && $(TOOLS_DIR)/bin/promtool test rules *.test.yaml
 
 .PHONY: monitoring-test
-monitoring-test: monitoring-tools venv ## Run only the monitoring tests (rules, dashboards, catalogue, adapter, manifests)
+monitoring-test: monitoring-tools venv ## Run only the offline monitoring tests (rules, dashboards, catalogue, adapter, manifests)
 	@mkdir -p $(RUN_DIR)/reports
-	@$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)
+	@$(PY) -m pytest -m "not e2e" tests/monitoring $(PYTEST_ARGS)
+
+E2E_TARGETS += e2e-monitoring
+.PHONY: e2e-monitoring
+e2e-monitoring: monitoring-tools venv ## Live: Prometheus loads the rules and runs every dashboard query on real Airflow StatsD data
+	@mkdir -p $(RUN_DIR)/reports
+	@$(PY) -m pytest -m e2e tests/monitoring $(PYTEST_ARGS)
 
 BENCH_TARGETS += bench-monitoring
 .PHONY: bench-monitoring
