@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
         user, password = platform.admin_login(layout)
         print(f"Airflow UI:  {layout.api_url}   login: {user} / {password}")
         print(f"DAG repo:    {layout.git_url}  (push to branch main; git-sync pulls it)")
-        print(f"Alerts:      SMTP 127.0.0.1:{layout.smtp_port}, webhook {layout.webhook_url}, "
-              f"inbox {layout.inbox_dir}")
+        print(f"Alerts:      SMTP 127.0.0.1:{layout.smtp_port}, webhooks {layout.webhook_base}/{{slack,dooray}}; "
+              f"received messages in {layout.inbox_dir}")
         print(f"Logs:        {layout.log_dir}")
         return 0
     if args.command == "down":

@@ -73,8 +73,8 @@ class Layout:
         return f"http://{LOOPBACK}:{self.api_port}"
 
     @property
-    def webhook_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.webhook_port}/hooks/alerts"
+    def webhook_base(self) -> str:
+        return f"http://{LOOPBACK}:{self.webhook_port}/hooks"
 
 
 def default_layout() -> Layout:

@@ -53,20 +53,30 @@ def client(layout: Layout | None = None) -> airflow.AirflowClient:
 
 
 def notifier_env(layout: Layout) -> dict[str, str]:
-    """Where Airflow's alert notifiers deliver locally: the receivers started by `up`."""
+    """Connections the DAGs' alert notifiers (dags/mlops_dags/alerts.py) use, pointed at the local
+    receivers started by `up`; in cluster they come from the `alerting` secret."""
     smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": layout.smtp_port, "login": "airflow",
             "password": "", "extra": {"disable_tls": True, "disable_ssl": True,
                                       "from_email": "airflow@localplatform.invalid"}}
+    base = layout.webhook_base
     return {
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp),
-        "ALERT_WEBHOOK_URL": layout.webhook_url,
-        "ALERT_EMAIL_TO": "data-platform@localplatform.invalid",
+        "AIRFLOW_CONN_SLACK_ALERTS": json.dumps({"conn_type": "slackwebhook", "password": f"{base}/slack"}),
+        "AIRFLOW_CONN_DOORAY_ALERTS": json.dumps({"conn_type": "http", "password": f"{base}/dooray"}),
+        "ETL_ALERT_EMAIL_TO": "data-platform@localplatform.invalid",
     }
+
+
+def job_code_env(env: dict[str, str]) -> dict[str, str]:
+    """Local Spark tasks import the job code from jobs/ (in cluster it is baked into the images)."""
+    paths = [str(REPO_ROOT / "jobs"), env.get("PYTHONPATH", "")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p), "SPARK_LOCAL_IP": "127.0.0.1"}
 
 
 def airflow_env(layout: Layout, shared: settings.SharedSettings) -> dict[str, str]:
     env = airflow.base_env(layout, settings.local_airflow_env(shared, layout, load_secrets(layout)))
     env.update(notifier_env(layout))
+    env.update(job_code_env(env))
     return env
 
 

@@ -27,14 +27,15 @@ class UiError(RuntimeError):
 
 @dataclass
 class UiResult:
-    dag_listed: bool
+    listed: dict[str, bool]
     run_id: str
     run_state_text: str
     screenshot: Path
 
 
 def check_ui(base_url: str, username: str, password: str, dag_id: str, run_id: str, screenshot: Path,
-             timeout_ms: int = 60_000) -> UiResult:
+             listed_dag_ids: tuple[str, ...] = (), timeout_ms: int = 60_000) -> UiResult:
+    """Screenshots: `screenshot` (the run page) and `<stem>-dags.png` beside it (the DAG list)."""
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -51,9 +52,16 @@ def check_ui(base_url: str, username: str, password: str, dag_id: str, run_id: s
                 raise UiError(f"login as '{username}' at {base_url} failed: still on the login page") from err
 
             page.goto(f"{base_url}/dags")
-            link = page.get_by_role("link", name=dag_id, exact=True).first
-            expect(link).to_be_visible(timeout=timeout_ms)
-            listed = link.is_visible()
+            listed = {}
+            for wanted in dict.fromkeys((dag_id, *listed_dag_ids)):
+                link = page.get_by_role("link", name=wanted, exact=True).first
+                try:
+                    expect(link).to_be_visible(timeout=timeout_ms)
+                    listed[wanted] = True
+                except AssertionError:
+                    listed[wanted] = False
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(screenshot.with_name(f"{screenshot.stem}-dags.png")))
 
             page.goto(f"{base_url}/dags/{dag_id}/runs/{quote(run_id, safe='')}")
             state = page.get_by_text(re.compile(r"^(success|failed|running|queued)$", re.I)).first
@@ -63,7 +71,7 @@ def check_ui(base_url: str, username: str, password: str, dag_id: str, run_id: s
             page.screenshot(path=str(screenshot))
         finally:
             browser.close()
-    return UiResult(dag_listed=listed, run_id=run_id, run_state_text=state_text, screenshot=screenshot)
+    return UiResult(listed=listed, run_id=run_id, run_state_text=state_text, screenshot=screenshot)
 
 
 def main(argv: list[str]) -> int:
@@ -84,9 +92,11 @@ def main(argv: list[str]) -> int:
     if not runs:
         print(f"DAG {dag_id} has no runs yet; trigger it first", file=sys.stderr)
         return 1
-    result = check_ui(layout.api_url, *platform.admin_login(layout), dag_id, runs[0]["dag_run_id"], out)
+    result = check_ui(layout.api_url, *platform.admin_login(layout), dag_id, runs[0]["dag_run_id"], out,
+                      listed_dag_ids=tuple(d["dag_id"] for d in dags))
+    print(f"DAG list shows: {result.listed}")
     print(f"{dag_id} run {result.run_id}: UI shows '{result.run_state_text}'; screenshot {result.screenshot}")
-    return 0
+    return 0 if all(result.listed.values()) else 1
 
 
 if __name__ == "__main__":

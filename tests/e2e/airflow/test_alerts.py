@@ -1,42 +1,69 @@
-"""A task that fails after its last retry alerts by mail (real SMTP server) and webhook (JSON)."""
+"""A task that fails after its last retry alerts through the repo's notifiers: mail to a real SMTP
+server (aiosmtpd) and JSON to the Slack- and Dooray-style webhook receivers."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 import pytest
+from airflow_e2e_dags import FAILING
+from airflow_e2e_util import PARSE_TIMEOUT, wait_until
 
 from tools.localplatform.receivers import read_inbox
 
-from airflow_e2e_dags import FAILING
-from airflow_e2e_util import wait_until
-
 pytestmark = pytest.mark.e2e
 
+TASK = "always_fails"
+EMAIL_TO = "oncall@localplatform.invalid"
 
-def test_final_failure_sends_mail_and_webhook_naming_dag_task_run_and_log(api, clone, token, layout):
+
+@pytest.fixture(scope="module")
+def failed_run(api, clone, token, layout):
     dag_id = f"e2e_failing_{token}"
-    clone.push_file(f"dags/{dag_id}.py", FAILING.format(dag_id=dag_id), f"add {dag_id}")
-    wait_until(lambda: api.has_dag(dag_id), f"{dag_id} in /api/v2/dags", 90)
+    clone.push_file(f"dags/{dag_id}.py", FAILING.format(dag_id=dag_id, email_to=EMAIL_TO), f"add {dag_id}")
+    wait_until(lambda: api.has_dag(dag_id), f"{dag_id} in /api/v2/dags", PARSE_TIMEOUT)
     api.unpause(dag_id)
     run_id = api.trigger(dag_id)
     assert api.wait_run(dag_id, run_id) == "failed"
     [ti] = api.task_instances(dag_id, run_id)
-    assert ti["try_number"] == 2  # one retry, then the final failure
+    assert (ti["task_id"], ti["try_number"]) == (TASK, 2)  # one retry, then the final failure
+    log_link = f"{layout.api_url}/dags/{dag_id}/runs/{quote(run_id)}/tasks/{TASK}"
+    return dag_id, run_id, log_link
 
-    def for_this_run(kind, text_of):
-        return [m for m in read_inbox(layout.inbox_dir, kind) if run_id in text_of(m)]
 
-    mails = wait_until(lambda: for_this_run("mail", lambda m: m["subject"] + m["body"]), "alert mail", 60)
-    hooks = wait_until(lambda: for_this_run("webhook", lambda m: m["json"].get("run_id", "")), "webhook", 60)
+def received(layout, kind: str, run_id: str, path: str | None = None) -> list[dict]:
+    messages = read_inbox(layout.inbox_dir, kind)
+    if path:
+        messages = [m for m in messages if m["path"] == path]
+    return [m for m in messages if run_id in str(m)]
 
-    log_link = f"{layout.api_url}/dags/{dag_id}/runs/{quote(run_id)}/tasks/always_fails"
-    [mail] = mails  # exactly one: the retry did not alert, the final failure did
-    assert mail["subject"] == f"[airflow] {dag_id}.always_fails failed (run {run_id})"
-    assert f"DAG {dag_id} task always_fails run {run_id} try 2 failed" in mail["body"]
-    assert log_link in mail["body"]
 
-    [hook] = hooks
-    assert hook["json"]["dag_id"] == dag_id and hook["json"]["task_id"] == "always_fails"
-    assert hook["json"]["try_number"] == 2
-    assert hook["json"]["log_url"].startswith(log_link)
+def expected_text(dag_id, run_id, log_link) -> str:
+    return f"dag={dag_id} task={TASK} run={run_id} try=2 log={log_link}"
+
+
+def test_final_failure_mails_dag_task_run_and_log_link(layout, failed_run):
+    dag_id, run_id, log_link = failed_run
+    [mail] = wait_until(lambda: received(layout, "mail", run_id), "alert mail", 60)
+    assert mail["to"] == [EMAIL_TO]
+    assert mail["subject"] == f"[Airflow] {dag_id}.{TASK} failed (try 2)"
+    assert expected_text(dag_id, run_id, log_link) in mail["body"]
+    # Exactly one mail for the run: the retry (try 1) stayed silent.
+    assert len(received(layout, "mail", run_id)) == 1
+
+
+def test_final_failure_posts_slack_json(layout, failed_run):
+    dag_id, run_id, log_link = failed_run
+    [hook] = wait_until(lambda: received(layout, "webhook", run_id, "/hooks/slack"), "Slack webhook", 60)
+    assert hook["content_type"].startswith("application/json")
+    assert expected_text(dag_id, run_id, log_link) in hook["json"]["text"]
+
+
+def test_final_failure_posts_dooray_json(layout, failed_run):
+    dag_id, run_id, log_link = failed_run
+    [hook] = wait_until(lambda: received(layout, "webhook", run_id, "/hooks/dooray"), "Dooray webhook", 60)
+    [attachment] = hook["json"]["attachments"]
+    assert attachment["titleLink"] == log_link
+    fields = {f["title"]: f["value"] for f in attachment["fields"]}
+    assert (fields["DAG"], fields["Task"], fields["Run"], fields["Try"]) == (dag_id, TASK, run_id, "2")
+    assert "deliberate failure" in fields["Error"]

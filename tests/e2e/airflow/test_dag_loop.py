@@ -10,6 +10,14 @@ from airflow_e2e_util import PARSE_TIMEOUT, wait_until
 pytestmark = pytest.mark.e2e
 
 
+def test_repo_dags_seeded_from_working_tree_parse_without_errors(api, layout):
+    seeded = sorted(p.name for p in (layout.git_sync_root / "repo" / "dags").glob("*.py"))
+    assert seeded, "the DAG folder published by git-sync is empty"
+    errors = [e["filename"] for e in api.import_errors() if "e2e_" not in e["filename"]]
+    assert errors == []
+    assert api.dag_ids(), "no DAG of the repo was parsed"
+
+
 def test_pushed_dag_appears_in_api_and_its_run_succeeds(api, hello_dag):
     assert hello_dag in api.dag_ids()
     run_id = api.trigger(hello_dag)
