@@ -2,6 +2,7 @@
 plaintext Secrets) and the wiring between objects (selectors, secret keys, versions)."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -165,3 +166,12 @@ def test_prod_is_highly_available_and_keeps_more_history(render_overlay):
     assert spec("prod", "Alertmanager")["replicas"] == 2
     assert spec("dev", "Prometheus")["replicas"] == 1
     assert int(spec("prod", "Prometheus")["retention"].rstrip("d")) > int(spec("dev", "Prometheus")["retention"].rstrip("d"))
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_generated_configmaps_fit_client_side_apply(render_overlay, cluster):
+    """Dashboards grow: kubectl/Argo CD client-side apply stores the object in a 256 KiB annotation."""
+    for obj in render_overlay(cluster):
+        if obj["kind"] == "ConfigMap":
+            size = len(json.dumps(obj))
+            assert size < 256 * 1024, f"ConfigMap {obj['metadata']['name']} is {size} bytes"
