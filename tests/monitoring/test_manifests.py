@@ -6,8 +6,9 @@ import json
 import re
 
 import pytest
+import yaml
 
-from monitoring_support import ROOT
+from monitoring_support import ROOT, RULES_DIR
 
 CLUSTERS = ["dev", "prod"]
 REQUIRED_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"}
@@ -175,3 +176,22 @@ def test_generated_configmaps_fit_client_side_apply(render_overlay, cluster):
         if obj["kind"] == "ConfigMap":
             size = len(json.dumps(obj))
             assert size < 256 * 1024, f"ConfigMap {obj['metadata']['name']} is {size} bytes"
+
+
+def test_alert_routing_covers_every_severity_and_names_real_alerts(render_overlay):
+    config = next(o for o in render_overlay("prod") if o["kind"] == "AlertmanagerConfig")["spec"]
+    receivers = {r["name"]: r for r in config["receivers"]}
+    routes = [config["route"], *config["route"].get("routes", [])]
+    assert {r["receiver"] for r in routes} <= set(receivers)
+    critical = next(r for r in config["route"]["routes"]
+                    if {"name": "severity", "value": "critical"} in r["matchers"])
+    assert {"emailConfigs", "slackConfigs", "webhookConfigs"} <= set(receivers[critical["receiver"]])
+    assert "slackConfigs" in receivers[config["route"]["receiver"]]  # warnings
+
+    rules = [r for p in RULES_DIR.glob("*.yaml") for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"]]
+    assert {r["labels"]["severity"] for r in rules if "alert" in r} == {"warning", "critical"}
+    alert_names = {r["alert"] for r in rules if "alert" in r}
+    for inhibit in config.get("inhibitRules", []):
+        for matcher in inhibit["sourceMatch"] + inhibit["targetMatch"]:
+            if matcher["name"] == "alertname":
+                assert matcher["value"] in alert_names, matcher
