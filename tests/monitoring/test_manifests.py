@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from monitoring_support import ROOT, RULES_DIR
+from tools.gate.render import render
 
 CLUSTERS = ["dev", "prod"]
 REQUIRED_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"}
@@ -97,8 +98,11 @@ def test_images_match_the_pinned_tool_and_module_versions(render_overlay):
 def test_no_plaintext_secrets_and_every_referenced_key_is_provided(render_overlay, cluster):
     objects = render_overlay(cluster)
     assert [o for o in objects if o["kind"] == "Secret"] == []
+    # The `alerting` Secret is declared once for the platform, in apps/external-secrets.
+    external = render(ROOT / "apps" / "external-secrets" / "overlays" / cluster)
     provided = {(o["spec"]["target"]["name"], d["secretKey"])
-                for o in objects if o["kind"] == "ExternalSecret" for d in o["spec"]["data"]}
+                for o in objects + external if o["kind"] == "ExternalSecret"
+                and o["metadata"]["namespace"] == "monitoring" for d in o["spec"]["data"]}
     referenced = set()
 
     def walk(node):
@@ -120,7 +124,7 @@ def test_no_plaintext_secrets_and_every_referenced_key_is_provided(render_overla
             if "secret" in volume:
                 assert volume["secret"]["secretName"] in targets, f"{obj['metadata']['name']}: {volume}"
     assert referenced, "expected receivers to reference the alerting secret"
-    assert referenced <= provided, f"referenced but not provided by an ExternalSecret: {referenced - provided}"
+    assert referenced <= provided, f"referenced but not provided by an ExternalSecret in monitoring: {referenced - provided}"
     assert {("alerting", "slack-webhook-url"), ("alerting", "dooray-webhook-url"),
             ("alerting", "smtp-password")} <= referenced
 
@@ -195,3 +199,16 @@ def test_alert_routing_covers_every_severity_and_names_real_alerts(render_overla
         for matcher in inhibit["sourceMatch"] + inhibit["targetMatch"]:
             if matcher["name"] == "alertname":
                 assert matcher["value"] in alert_names, matcher
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_no_object_is_also_owned_by_another_app(render_overlay, cluster):
+    """Two Argo CD Applications managing one object fight over it; each object has one owner."""
+    def key(o):
+        return (o["apiVersion"].split("/")[0], o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+    ours = {key(o) for o in render_overlay(cluster)}
+    for overlay in sorted((ROOT / "apps").glob(f"*/overlays/{cluster}")):
+        if overlay.parts[-3] == "monitoring":
+            continue
+        shared = ours & {key(o) for o in render(overlay)}
+        assert shared == set(), f"{overlay.relative_to(ROOT)} also renders {sorted(shared)}"
