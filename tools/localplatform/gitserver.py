@@ -68,10 +68,16 @@ class Clone:
         self.url = url
         self.path = workdir
         if not (workdir / ".git").exists():
-            git("clone", "--quiet", "--branch", BRANCH, url, str(workdir))
+            git("clone", "--quiet", url, str(workdir))
+            if not git("branch", "--list", "--remotes", cwd=workdir):  # empty repository: start main
+                git("checkout", "--quiet", "-b", BRANCH, cwd=workdir)
+
+    def _pull(self) -> None:
+        if git("ls-remote", "--heads", "origin", BRANCH, cwd=self.path):
+            git("pull", "--quiet", "--rebase", "origin", BRANCH, cwd=self.path)
 
     def push_file(self, relpath: str, text: str, message: str) -> str:
-        git("pull", "--quiet", "--rebase", "origin", BRANCH, cwd=self.path)
+        self._pull()
         target = self.path / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -81,7 +87,7 @@ class Clone:
         return git("rev-parse", "HEAD", cwd=self.path)
 
     def remove_file(self, relpath: str, message: str) -> str:
-        git("pull", "--quiet", "--rebase", "origin", BRANCH, cwd=self.path)
+        self._pull()
         git("rm", "--quiet", relpath, cwd=self.path)
         git("commit", "--quiet", "-m", message, cwd=self.path)
         git("push", "--quiet", "origin", f"HEAD:{BRANCH}", cwd=self.path)

@@ -69,3 +69,17 @@ def test_overrides_document_only_keys_that_need_to_differ():
         assert reason.strip(), f"override {key} has no reason"
     assert "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL" not in settings.LOCAL_AIRFLOW_OVERRIDES
     assert "GITSYNC_PERIOD" not in settings.LOCAL_GIT_SYNC_OVERRIDES
+
+
+def test_git_sync_image_tag_matches_the_pinned_version():
+    versions = dict(line.split("=", 1) for line in (settings.REPO_ROOT / "tools" / "versions.env").read_text().splitlines()
+                    if "=" in line and not line.startswith("#"))
+    images = {c["image"] for obj in settings.render_overlay(settings.DEFAULT_OVERLAY)
+              for c in _containers(obj) if "/git-sync" in c.get("image", "")}
+    assert images, f"{settings.DEFAULT_OVERLAY}: no git-sync container rendered"
+    assert images == {f"registry.k8s.io/git-sync/git-sync:{versions['GIT_SYNC_VERSION']}"}
+
+
+def _containers(obj: dict) -> list[dict]:
+    spec = obj.get("spec", {}).get("template", {}).get("spec", {})
+    return spec.get("containers", []) + spec.get("initContainers", [])
