@@ -6,6 +6,7 @@ PostgreSQL refuses to run as root, so when we are root the server runs as the `p
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -53,12 +54,38 @@ def _chown_to_server_user(path: Path) -> None:
         os.chown(path, user.pw_uid, user.pw_gid)
 
 
+def _server_user_can_reach(directory: Path) -> bool:
+    if os.geteuid() != 0:
+        return True
+    probe = subprocess.run([*_run_as(), "test", "-w", str(directory)], capture_output=True)
+    return probe.returncode == 0
+
+
+def prepare_data_dir(layout: Layout) -> Path:
+    """`.run/localplatform/pg`, or when the server user cannot reach the checkout (e.g. a clone under
+    /root), a directory under /var/tmp that `.run/localplatform/pg` links to."""
+    data = layout.pg_data
+    if data.exists() or data.is_symlink():
+        return data
+    layout.run_dir.chmod(layout.run_dir.stat().st_mode | 0o011)  # let the server user traverse .run/localplatform
+    data.mkdir(parents=True)
+    _chown_to_server_user(data)
+    if not _server_user_can_reach(data):
+        data.rmdir()
+        digest = hashlib.sha256(str(layout.run_dir).encode()).hexdigest()[:12]
+        outside = Path("/var/tmp") / f"localplatform-pg-{digest}"
+        shutil.rmtree(outside, ignore_errors=True)
+        outside.mkdir(parents=True)
+        _chown_to_server_user(outside)
+        data.symlink_to(outside)
+    return data
+
+
 def init_cluster(layout: Layout, password: str) -> None:
     """initdb once: superuser `airflow` with a password, scram auth on loopback, DB `airflow`."""
-    data = layout.pg_data
+    data = prepare_data_dir(layout).resolve()  # the server user may not traverse the link's parents
     if (data / "PG_VERSION").exists():
         return
-    data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o700)
     _chown_to_server_user(data)
     # initdb reads the password from a file the server user can open; it lives only for this call.
@@ -76,7 +103,7 @@ def init_cluster(layout: Layout, password: str) -> None:
 
 
 def service(layout: Layout) -> Service:
-    argv = [*_run_as(), pg_bin("postgres"), "-D", str(layout.pg_data),
+    argv = [*_run_as(), pg_bin("postgres"), "-D", str(layout.pg_data.resolve()),
             "-c", "listen_addresses=127.0.0.1", "-c", f"port={layout.postgres_port}",
             "-c", "unix_socket_directories=", "-c", "max_connections=200",
             "-c", "fsync=off"]  # run state only; losing it on a crash costs a `make down up`
