@@ -65,7 +65,8 @@ def split_days(source: DataFrame, year: int) -> tuple[DataFrame, DataFrame]:
     day = F.try_to_date(F.col("date"), DATE_FORMAT)
     parsed = source.withColumn("day", day).withColumn(REASON, _reason(F.col("day")))
     parsed = parsed.where(F.year("day") == year).cache()
-    first = Window.partitionBy("day").orderBy("temp_max", "temp_min", "precipitation", "wind", "weather")
+    # Only valid rows compete for a date: a broken row must not push out the good one.
+    first = Window.partitionBy("day", REASON).orderBy("temp_max", "temp_min", "precipitation", "wind", "weather")
     ranked = parsed.withColumn(
         REASON, F.coalesce(F.col(REASON), F.when(F.row_number().over(first) > 1, F.lit("duplicate_date")))
     )
