@@ -74,3 +74,20 @@ def test_bump_of_the_real_overlays_lands_and_renders(real_clone, tmp_path, ci_en
     # An image bump adds and removes nothing: only changed objects, and only where the images are used.
     assert all(line.endswith("no changes") or ": 0 added, 0 removed, " in line for line in summary), summary
     assert "prod: apps/airflow/overlays/prod: 0 added, 0 removed, " in "\n".join(summary)
+
+
+@pytest.mark.slow
+def test_bump_passes_the_real_static_gate(real_clone, ci_env):
+    """The default validation (`make validate`, the lead's static gate) on the bumped clone.
+
+    The clone reuses this checkout's .venv and .tools, so nothing is rebuilt.
+    """
+    remote, work = real_clone
+    tools, venv = ROOT / ".tools", ROOT / ".venv"
+    env = dict(ci_env, TOOLS_DIR=str(tools), BUMP_VALIDATE_CMD=f"make validate VENV={venv} TOOLS_DIR={tools}")
+    base = git(work, "rev-parse", "HEAD").strip()
+    result = run_tool("bump", "--repo", str(work), "--image", f"{REGISTRY}/spark-etl", "--tag", SHA,
+                      "--digest", DIGESTS["spark-etl"], "--clusters", "prod", env=env)
+    assert result.returncode == 0, result.stderr
+    assert git(remote, "rev-parse", "main").strip() != base
+    assert "apps/airflow/overlays/prod/kustomization.yaml" in git(remote, "diff", "--name-only", f"{base}..main")
