@@ -3,8 +3,8 @@
 `kubectl apply --server-side` does the applying (the real client, real field manager); the result
 is checked object by object so a rejection is reported as
     <source file>: <Kind> <namespace>/<name> rejected by the API server: <server message>.
-Each object goes to kubectl as its own file, so kubectl's error (which names the file) maps back
-to exactly one object.
+Each object is written to its own file: the batch is applied in one kubectl call, and only when
+that reports errors is each file applied alone, which ties every server message to one object.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from tools.gate.render import Rendered, render_with_sources
+from tools.schemas.crds import load_crds as parse_crd_file
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
@@ -117,9 +118,9 @@ def load_crds(crds_dir: Path = CRDS_DIR) -> list[Rendered]:
         raise ApplyError(f"no CRD files in {crds_dir}; run `make schemas`")
     items = []
     for path in files:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                items.append(Rendered(doc, str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)))
+        # The toolchain's loader: upstream CRDs contain YAML 1.1 oddities (a bare `=` enum value).
+        for doc in parse_crd_file(path):
+            items.append(Rendered(doc, str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)))
     return items
 
 
@@ -161,51 +162,54 @@ class Applier:
 
     def apply(self, items: list[Rendered], *, dry_run: bool, batch: str,
               force_conflicts: bool = False) -> ApplyResult:
-        """Server-side apply every object; each is either accepted (and returned) or rejected."""
+        """Server-side apply every object; each is either accepted (and returned) or rejected.
+
+        One kubectl call for the whole batch; only if it reports errors is each object applied
+        on its own, because kubectl's server-side errors do not say which file they belong to.
+        Re-applying the accepted ones is harmless: server-side apply is idempotent.
+        """
         result = ApplyResult()
         if not items:
             return result
         by_file = self._write_files(items, batch)
-        args = ["apply", "--server-side", f"--field-manager={self.field_manager}",
-                "-f", str(self.work_dir / batch), "-o", "json"]
+        started = time.monotonic()
+        process = self._kubectl_apply(str(self.work_dir / batch), dry_run, force_conflicts)
+        if process.returncode == 0:
+            returned = self._parse_output(process.stdout)
+            for item in items:
+                key = ObjectKey.of(item.obj)
+                live = self._find_returned(key, returned)
+                if live is None:
+                    raise ApplyError(f"kubectl apply succeeded but returned no {key}")
+                result.accepted.append(key)
+                result.live[key] = live
+        else:
+            for path, item in by_file.items():
+                key = ObjectKey.of(item.obj)
+                single = self._kubectl_apply(path, dry_run, force_conflicts)
+                if single.returncode == 0:
+                    result.accepted.append(key)
+                    result.live[key] = self._parse_output(single.stdout)[0]
+                else:
+                    result.rejected.append(Rejection(key, item.source, self._clean_error(single.stderr, path)))
+        result.seconds = round(time.monotonic() - started, 2)
+        return result
+
+    def _kubectl_apply(self, target: str, dry_run: bool, force_conflicts: bool) -> subprocess.CompletedProcess:
+        args = ["apply", "--server-side", f"--field-manager={self.field_manager}", "-f", target, "-o", "json"]
         if dry_run:
             args.append("--dry-run=server")
         if force_conflicts:
             args.append("--force-conflicts")
-        started = time.monotonic()
-        process = self.kubectl_run(*args, check=False)
-        result.seconds = round(time.monotonic() - started, 2)
-
-        returned = self._parse_output(process.stdout)
-        errors = self._errors_by_file(process.stderr, by_file)
-        for path, item in by_file.items():
-            key = ObjectKey.of(item.obj)
-            live = self._find_returned(key, returned)
-            if path in errors or live is None:
-                message = errors.get(path) or "no error reported, but the server returned no object"
-                result.rejected.append(Rejection(key, item.source, message))
-            else:
-                result.accepted.append(key)
-                result.live[key] = live
-        unexplained = errors.get("")
-        if unexplained and not result.rejected:
-            raise ApplyError(f"kubectl apply reported errors it did not tie to a file: {unexplained}")
-        return result
+        return self.kubectl_run(*args, check=False)
 
     @staticmethod
     def _parse_output(stdout: str) -> list[dict]:
         if not stdout.strip():
             return []
         # With -o json kubectl prints one object, or a List when there are several.
-        decoder = json.JSONDecoder()
-        objects, position, text = [], 0, stdout.strip()
-        while position < len(text):
-            document, end = decoder.raw_decode(text, position)
-            objects.extend(document.get("items", []) if document.get("kind") == "List" else [document])
-            position = end
-            while position < len(text) and text[position].isspace():
-                position += 1
-        return objects
+        document = json.loads(stdout)
+        return document.get("items", []) if document.get("kind") == "List" else [document]
 
     @staticmethod
     def _find_returned(key: ObjectKey, returned: list[dict]) -> dict | None:
@@ -219,18 +223,12 @@ class Applier:
         return None
 
     @staticmethod
-    def _errors_by_file(stderr: str, by_file: dict[str, Rendered]) -> dict[str, str]:
-        """Split kubectl's stderr into one message per object file ("" for the rest)."""
-        errors: dict[str, str] = {}
-        for block in re.split(r"\n(?=Error from server|error:)", stderr.strip()):
-            block = block.strip()
-            if not block or block.startswith("Warning:"):
-                continue
-            owner = next((path for path in by_file if path in block), "")
-            # The file path is noise in the report; the source file is reported instead.
-            message = re.sub(r'(error when [a-z]+ )?"[^"]*\.yaml":? ?', "", block).strip()
-            errors[owner] = f"{errors[owner]}; {message}" if owner in errors else message
-        return errors
+    def _clean_error(stderr: str, path: str) -> str:
+        """kubectl's message without warnings and without our temporary file name."""
+        lines = [line for line in stderr.strip().splitlines() if line and not line.startswith("Warning:")]
+        message = " ".join(lines) or "kubectl failed without a message"
+        message = re.sub(r'error when [a-z]+ "' + re.escape(path) + r'": ', "", message)
+        return message.replace(path, "(object file)").strip()
 
     def wait_crds_established(self, crd_names: list[str], timeout_seconds: int = 120) -> None:
         if crd_names:

@@ -64,15 +64,15 @@ class LivePlane:
     dynamic: dynamic.DynamicClient
     timings: dict[str, float]
 
-    def get(self, obj_or_key) -> dict | None:
-        """The live object for a manifest or an ObjectKey (None if absent)."""
-        key = obj_or_key if isinstance(obj_or_key, ObjectKey) else ObjectKey.of(obj_or_key)
-        resource = self.dynamic.resources.get(kind=key.kind, group=key.group)
+    def get(self, manifest: dict) -> dict | None:
+        """The live object for a manifest (None if absent)."""
+        resource = self.dynamic.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+        metadata = manifest["metadata"]
         try:
             if resource.namespaced:
-                found = resource.get(name=key.name, namespace=key.namespace or "default")
+                found = resource.get(name=metadata["name"], namespace=metadata.get("namespace", "default"))
             else:
-                found = resource.get(name=key.name)
+                found = resource.get(name=metadata["name"])
         except dynamic.exceptions.NotFoundError:
             return None
         return found.to_dict()

@@ -57,14 +57,14 @@ def test_reapply_is_a_no_op(cluster_run):
     """
     live = cluster_run.live
     manager = live.applier.field_manager
-    before = {ObjectKey.of(item.obj): live.get(item.obj) for item in cluster_run.manifests}
+    before = {ObjectKey.of(item.obj): (item.obj, live.get(item.obj)) for item in cluster_run.manifests}
     again = live.applier.apply(cluster_run.manifests, dry_run=False, batch="reapply")
     assert not again.rejected, "\n".join(str(r) for r in again.rejected)
 
     changed = []
     unchanged_resource_versions = 0
-    for key, old in before.items():
-        new = live.get(key)
+    for key, (manifest, old) in before.items():
+        new = live.get(manifest)
         old_meta, new_meta = old["metadata"], new["metadata"]
         if old_meta["resourceVersion"] == new_meta["resourceVersion"]:
             unchanged_resource_versions += 1

@@ -9,7 +9,6 @@ from pathlib import Path
 from tools.controlplane.apply import Applier, ObjectKey
 from tools.controlplane.cluster import ControlPlane
 from tools.gate.paths import read_versions
-from tools.gate.render import Rendered
 
 MODULES = Path(__file__).resolve().parents[3] / "tools" / "controlplane" / "modules"
 
@@ -55,24 +54,26 @@ def test_down_never_signals_a_process_it_did_not_start(tmp_path):
         stranger.wait()
 
 
-def test_kubectl_errors_are_tied_to_the_object_file_and_source():
-    files = {
-        "/w/apply/0001-HorizontalPodAutoscaler-ns-web.yaml": Rendered(
-            {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-             "metadata": {"name": "web", "namespace": "ns"}}, "apps/web/hpa.yaml"),
-        "/w/apply/0002-Service-ns-web.yaml": Rendered(
-            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "ns"}},
-            "apps/web/service.yaml"),
-    }
+def test_kubectl_error_message_drops_warnings_and_the_temporary_file():
+    path = "/w/apply/0001-HorizontalPodAutoscaler-ns-web.yaml"
     stderr = (
-        'Error from server (Invalid): error when creating "/w/apply/0001-HorizontalPodAutoscaler-ns-web.yaml": '
-        'HorizontalPodAutoscaler.autoscaling "web" is invalid: spec.maxReplicas: Invalid value: 2\n'
         "Warning: something harmless\n"
+        f'Error from server (Invalid): error when creating "{path}": '
+        'HorizontalPodAutoscaler.autoscaling "web" is invalid: spec.maxReplicas: Invalid value: 2\n'
     )
-    errors = Applier._errors_by_file(stderr, files)
-    assert list(errors) == ["/w/apply/0001-HorizontalPodAutoscaler-ns-web.yaml"]
-    message = errors["/w/apply/0001-HorizontalPodAutoscaler-ns-web.yaml"]
-    assert message.startswith("Error from server (Invalid): HorizontalPodAutoscaler.autoscaling \"web\"")
-    assert ".yaml" not in message
+    message = Applier._clean_error(stderr, path)
+    assert message == ('Error from server (Invalid): HorizontalPodAutoscaler.autoscaling "web" is invalid: '
+                       "spec.maxReplicas: Invalid value: 2")
     assert str(ObjectKey("autoscaling", "HorizontalPodAutoscaler", "ns", "web")) == \
         "HorizontalPodAutoscaler.autoscaling ns/web"
+
+
+def test_returned_objects_match_manifests_by_group_kind_namespace_and_name():
+    returned = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "a"}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "b"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}},
+    ]
+    assert Applier._find_returned(ObjectKey("", "Service", "b", "web"), returned) is returned[1]
+    assert Applier._find_returned(ObjectKey("", "ConfigMap", "", "x"), returned) is returned[2]
+    assert Applier._find_returned(ObjectKey("apps", "Deployment", "a", "web"), returned) is None

@@ -72,13 +72,14 @@ def test_hpa_replica_count_survives_a_resync(cluster_run):
         read, write = _scale_api(live.api, target["kind"])
         minimum, maximum = hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
 
-        # Without metrics the HPA controller still enforces its bounds: below minReplicas it scales
-        # up on its own. This shows the controller manager is really reconciling.
-        assert _wait_replicas(read, name, namespace, minimum, 3 * HPA_SYNC_SECONDS) == minimum, (
-            f"{where}: the HPA controller did not bring replicas to minReplicas={minimum}"
+        # Without metrics the HPA controller still enforces its bounds: above maxReplicas it scales
+        # down on its own. This shows the controller manager really reconciles this HPA.
+        write(name, namespace, {"spec": {"replicas": maximum + 1}})
+        assert _wait_replicas(read, name, namespace, maximum, 4 * HPA_SYNC_SECONDS) == maximum, (
+            f"{where}: the HPA controller did not bring replicas back to maxReplicas={maximum}"
         )
 
-        # What the HPA would do on load: scale via the scale subresource.
+        # What the HPA does under load: set replicas through the scale subresource.
         wanted = min(maximum, minimum + 1)
         write(name, namespace, {"spec": {"replicas": wanted}})
         resync = live.applier.apply(cluster_run.manifests, dry_run=False, batch="hpa-resync",
@@ -92,6 +93,45 @@ def test_hpa_replica_count_survives_a_resync(cluster_run):
         with_replicas.obj["spec"]["replicas"] = maximum if wanted != maximum else minimum
         control = live.applier.apply([with_replicas], dry_run=True, batch="hpa-control", force_conflicts=True)
         assert control.live[ObjectKey.of(target)]["spec"]["replicas"] == with_replicas.obj["spec"]["replicas"]
+
+
+def _pods_of(core, obj):
+    metadata, spec = obj["metadata"], obj["spec"]
+    if obj["kind"] == "Job":
+        selector = f"batch.kubernetes.io/job-name={metadata['name']}"
+    else:
+        selector = ",".join(f"{k}={v}" for k, v in spec["selector"].get("matchLabels", {}).items())
+    return core.list_namespaced_pod(metadata["namespace"], label_selector=selector).items
+
+
+def test_controllers_create_every_workload_pod(cluster_run):
+    """kube-controller-manager creates the pods of every Deployment, StatefulSet and Job, and
+    admission lets them in: the namespace's PodSecurity level, ServiceAccount existence, quotas.
+
+    With no scheduler and no kubelet the pods stay Pending; their admission is what is proven.
+    """
+    core = client.CoreV1Api(cluster_run.live.api)
+    workloads = [
+        item for item in cluster_run.manifests
+        if item.obj["kind"] in ("Deployment", "StatefulSet", "Job")
+        and not item.obj["spec"].get("suspend") and item.obj["spec"].get("replicas", 1) != 0
+    ]
+    assert workloads, f"{cluster_run.cluster}: no workloads rendered"
+    deadline = time.monotonic() + 120
+    while True:
+        without_pods = [item for item in workloads if not _pods_of(core, item.obj)]
+        if not without_pods or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    failures = sorted({
+        f"{event.involved_object.kind} {event.involved_object.namespace}/{event.involved_object.name}: "
+        f"{event.message}"
+        for event in core.list_event_for_all_namespaces(field_selector="reason=FailedCreate").items
+    })
+    assert not failures, "the controllers' pod creation was rejected:\n" + "\n".join(failures)
+    assert not without_pods, "no pod was created for:\n" + "\n".join(
+        f"{item.source}: {ObjectKey.of(item.obj)}" for item in without_pods
+    )
 
 
 def _pod_launchers(manifests, namespace):
