@@ -67,10 +67,13 @@ def plan_bumps(repo: Path, bumps: list[ImageBump], clusters: list[str]) -> Plan:
     return plan
 
 
-def run_validation(repo: Path, plan: Plan) -> None:
-    """The static gate (or the command in BUMP_VALIDATE_CMD) must pass on the edited tree."""
+def run_validation(repo: Path, overlays: list[Path]) -> None:
+    """The static gate (or the command in BUMP_VALIDATE_CMD) must pass on the edited tree.
+
+    The command runs in the repo root and gets the edited overlay folders in BUMP_TOUCHED_OVERLAYS.
+    """
     command = os.environ.get("BUMP_VALIDATE_CMD", DEFAULT_VALIDATE_CMD)
-    env = dict(os.environ, BUMP_TOUCHED_OVERLAYS=" ".join(str(p) for p in plan.touched_overlays()))
+    env = dict(os.environ, BUMP_TOUCHED_OVERLAYS=" ".join(str(p) for p in overlays))
     proc = subprocess.run(["bash", "-c", command], cwd=repo, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()[-4000:]
@@ -96,7 +99,7 @@ def write_apply_validate_commit(repo: Path, bumps: list[ImageBump], clusters: li
     for path, text in plan.changes.items():
         path.write_text(text)
     try:
-        run_validation(repo, plan)
+        run_validation(repo, plan.touched_overlays())
     except ToolFailure:
         for path, text in originals.items():
             path.write_text(text)
@@ -135,7 +138,7 @@ def push_with_retry(repo: Path, bumps: list[ImageBump], clusters: list[str], rem
         rebased = git.run(repo, "rebase", "--quiet", "FETCH_HEAD", check=False, bot=True)
         if rebased.returncode == 0:
             # The rebased commit is a new tree (ours + upstream): it passes the gate too, or nothing is pushed.
-            run_validation(repo, Plan({repo / f: "" for f in _files_of_head(repo)}))
+            run_validation(repo, sorted({(repo / f).parent for f in _files_of_head(repo)}))
             continue
         # Neighbouring lines changed upstream: start again from the remote tip and redo the edit.
         git.run(repo, "rebase", "--abort", check=False)
