@@ -66,12 +66,25 @@ def running(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
                 process.kill()
 
 
+def deployment_args(manifest: str, name: str) -> list[str]:
+    """Arguments of the first container of workload `name` in apps/monitoring/base/<manifest>."""
+    for document in yaml.safe_load_all((BASE / manifest).read_text()):
+        if document and document["kind"] in {"Deployment", "DaemonSet"} and document["metadata"]["name"] == name:
+            return list(document["spec"]["template"]["spec"]["containers"][0]["args"])
+    raise LookupError(f"{manifest}: no Deployment/DaemonSet {name}")
+
+
 @contextlib.contextmanager
 def statsd_exporter(workdir: Path) -> Iterator[tuple[int, int]]:
     """(udp_port, web_port) of a statsd_exporter running our Airflow mapping."""
     udp_port, web_port = free_port(socket.SOCK_DGRAM), free_port()
-    command = [str(tool("statsd_exporter")), f"--statsd.listen-udp=127.0.0.1:{udp_port}", "--statsd.listen-tcp=",
-               f"--web.listen-address=127.0.0.1:{web_port}", f"--statsd.mapping-config={MAPPING}"]
+    local = {"--statsd.listen-udp": f"127.0.0.1:{udp_port}", "--web.listen-address": f"127.0.0.1:{web_port}",
+             "--statsd.mapping-config": str(MAPPING)}
+    # The Deployment's own arguments, with addresses and the mounted mapping path made local.
+    args = [f"{flag}={local[flag]}" if flag in local else arg
+            for arg in deployment_args("statsd-exporter/statsd-exporter.yaml", "airflow-statsd-exporter")
+            for flag in [arg.split("=", 1)[0]]]
+    command = [str(tool("statsd_exporter")), *args]
     with running(command, f"http://127.0.0.1:{web_port}/metrics", workdir / "statsd_exporter.log"):
         yield udp_port, web_port
 

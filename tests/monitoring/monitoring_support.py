@@ -30,6 +30,13 @@ def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
     return subprocess.run([str(tool("promtool")), *args], capture_output=True, text=True, cwd=cwd, check=False)
 
 
+def versions() -> dict[str, str]:
+    """The pins of tools/versions.env (NAME=value lines)."""
+    pairs = (line.split("=", 1) for line in (ROOT / "tools" / "versions.env").read_text().splitlines()
+             if line and not line.startswith("#") and "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
 # --- the metric catalogue -------------------------------------------------------------------
 
 def catalogue() -> dict[str, dict]:

@@ -8,19 +8,13 @@ import re
 import pytest
 import yaml
 
-from monitoring_support import ROOT, RULES_DIR
+from monitoring_support import ROOT, RULES_DIR, versions
 from tools.gate.render import render
 
 CLUSTERS = ["dev", "prod"]
 REQUIRED_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"}
 WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet"}
 OUR_REGISTRIES = ("quay.io/prometheus/", "quay.io/prometheus-operator/", "registry.k8s.io/", "docker.io/grafana/")
-
-
-def versions() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (ROOT / "tools" / "versions.env").read_text().splitlines()
-             if line and not line.startswith("#") and "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs}
 
 
 def pod_specs(objects):
