@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import paths, policy
@@ -38,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
             lint_targets = [paths.CLUSTERS_DIR, paths.APPS_DIR, paths.POLICY_DIR]
             jobs = [(c, paths.render_units(c), lint_targets if i == 0 else [], True) for i, c in enumerate(clusters)]
             exceptions = policy.load_exceptions(args.exceptions)
-        results = []
-        for cluster, units, lint_targets, respect in jobs:
-            config = policy.load_cluster_config(cluster, args.config)
-            results.append(check(cluster, units, lint_targets, config, exceptions, k8s_versions, respect))
+        configs = [policy.load_cluster_config(cluster, args.config) for cluster, *_ in jobs]
+        # clusters are independent: check them side by side (each one is mostly waiting on tools)
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            results = list(pool.map(
+                lambda job, config: check(job[0], job[1], job[2], config, exceptions, k8s_versions, job[3]),
+                jobs, configs))
     except (policy.ConfigError, paths.ToolMissing) as exc:
         print(f"gate: {exc}", file=sys.stderr)
         return 2
