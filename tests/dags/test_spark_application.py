@@ -1,0 +1,115 @@
+"""Kubernetes mode: what SparkKubernetesOperator would submit is a valid, policy-clean
+SparkApplication running the same job code, with the image the cluster overlay sets."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.dags.conftest import REPO, load_dagbag
+
+IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/spark-etl:1.2.3"
+SCHEMA = REPO / ".tools/schemas/crds/sparkapplication-sparkoperator-v1beta2.json"
+KUBECONFORM = REPO / ".tools/bin/kubeconform"
+
+
+@pytest.fixture(scope="module")
+def k8s_dag():
+    bag = load_dagbag("kubernetes", ETL_JOB_IMAGE=IMAGE, ETL_DATA_ROOT="s3a://mlops-prod-data",
+                      ETL_EVENT_LOG_DIR="s3a://mlops-prod-data/spark-events")
+    return bag.dags["events_features"]
+
+
+@pytest.fixture(scope="module")
+def applications(k8s_dag):
+    """Every SparkApplication of one run: unmapped steps rendered by the operator's own Jinja
+    templating, mapped ones from the planning task."""
+    context = {"ds": "2026-11-27", "run_id": "scheduled__2026-11-27T00:00:00+00:00"}
+    apps = {}
+    for task_id in ("build_features", "check_quality", "publish_manifest"):
+        op = k8s_dag.get_task(task_id)
+        rendered = op.render_template(op.template_spec, context, jinja_env=k8s_dag.get_template_env())
+        op.template_spec = rendered
+        apps[task_id] = op.manage_template_specs()["spark"]
+    specs = k8s_dag.get_task("plan_partitions").python_callable(**context)
+    for i, spec in enumerate(specs):
+        apps[f"validate_partition[{i}]"] = spec["spark"]
+    return apps
+
+
+def test_one_application_per_step_and_partition(applications):
+    assert len(applications) == 3 + 4
+    args = applications["validate_partition[2]"]["spec"]["arguments"]
+    assert args == ["validate", "--date", "2026-11-27", "--root", "s3a://mlops-prod-data",
+                    "--run-id", "scheduled__2026-11-27T00:00:00+00:00", "--part", "00002"]
+    assert applications["build_features"]["spec"]["arguments"][:3] == ["features", "--date", "2026-11-27"]
+
+
+def test_applications_follow_the_platform_contract(applications):
+    for name, app in applications.items():
+        spec = app["spec"]
+        assert app["metadata"]["namespace"] == "spark-jobs", name
+        assert spec["image"] == IMAGE, name
+        assert spec["mainApplicationFile"] == "local:///opt/etl/etl/cli.py", name
+        assert spec["dynamicAllocation"]["enabled"] and spec["dynamicAllocation"]["shuffleTrackingEnabled"], name
+        assert spec["timeToLiveSeconds"] > 0, name
+        assert spec["sparkConf"]["spark.eventLog.dir"] == "s3a://mlops-prod-data/spark-events", name
+        assert spec["restartPolicy"]["type"] == "Never", name  # Airflow owns retries
+        for role in ("driver", "executor"):
+            part = spec[role]
+            assert part["podSecurityContext"]["runAsUser"] == 185 and part["podSecurityContext"]["runAsNonRoot"]
+            sc = part["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+            assert part["cores"] and part["coreLimit"] and part["memory"], (name, role)
+            for label in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"):
+                assert label in part["labels"], (name, role, label)
+        for label in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"):
+            assert label in app["metadata"]["labels"], (name, label)
+
+
+def test_job_entry_point_accepts_the_submitted_arguments(applications):
+    from etl.cli import parse_args
+
+    for app in applications.values():
+        args = parse_args(app["spec"]["arguments"])
+        assert args.root == "s3a://mlops-prod-data"
+
+
+@pytest.mark.skipif(not (SCHEMA.exists() and KUBECONFORM.exists()), reason="run `make schemas go-tools` first")
+def test_applications_pass_kubeconform_strict(applications, tmp_path):
+    from tools.gate import schema
+
+    for version in ("1.34.0", "1.35.0"):  # NKS target and the upgrade-readiness check
+        errors = schema.validate(list(applications.values()), version, tmp_path / version)
+        assert not errors, [f"{e.message} {e.details}" for e in errors]
+
+
+def test_kubeconform_check_can_fail(applications, tmp_path):
+    """Guard against a vacuous pass: an unknown field must be reported."""
+    if not (SCHEMA.exists() and KUBECONFORM.exists()):
+        pytest.skip("run `make schemas go-tools` first")
+    from tools.gate import schema
+
+    broken = json.loads(json.dumps(applications["build_features"]))
+    broken["spec"]["dynamicAllocation"]["shuffleTracking"] = True  # misspelt field
+    errors = schema.validate([broken], "1.34.0", tmp_path / "broken")
+    assert errors and "shuffleTracking" in " ".join(e.message + " ".join(e.details) for e in errors)
+
+
+@pytest.mark.skipif(shutil.which("opa", path=str(REPO / ".tools/bin")) is None, reason="run `make go-tools` first")
+def test_applications_pass_the_rego_policies(applications, tmp_path):
+    from tools.gate import policy
+
+    for cluster in ("dev", "prod"):
+        config = policy.load_cluster_config(cluster)
+        violations = policy.evaluate(cluster, config, list(applications.values()), tmp_path / cluster)
+        assert not violations, [f"{v.rule}: {v.message}" for v in violations]
+
+
+def test_template_file_is_a_valid_spark_application_on_its_own():
+    body = yaml.safe_load((REPO / "dags/templates/spark-application.yaml").read_text())
+    assert body["kind"] == "SparkApplication" and body["apiVersion"] == "sparkoperator.k8s.io/v1beta2"
+    json.dumps(body)  # plain data, no YAML-only types
+    assert Path(REPO / "jobs/etl/cli.py").exists()  # mainApplicationFile's source
