@@ -91,3 +91,16 @@ def test_bump_passes_the_real_static_gate(real_clone, ci_env):
     assert result.returncode == 0, result.stderr
     assert git(remote, "rev-parse", "main").strip() != base
     assert "apps/airflow/overlays/prod/kustomization.yaml" in git(remote, "diff", "--name-only", f"{base}..main")
+
+
+def test_every_image_main_builds_has_an_overlay_to_bump():
+    """Otherwise `make bump-built` would refuse (exit 2) after the images were already pushed."""
+    from ci_tools.images import DEFAULT_REGISTRY, discover
+    from ci_tools.overlay_images import image_names, known_clusters, overlay_files
+
+    builds = discover(ROOT, SHA, DEFAULT_REGISTRY)
+    assert {b.name for b in builds} >= {"spark-etl", "airflow"}
+    for cluster in known_clusters(ROOT):
+        names = {name for path in overlay_files(ROOT, cluster) for name in image_names(path)}
+        for build in builds:
+            assert build.repository in names, f"cluster {cluster}: no overlay lists {build.repository} in `images:`"
