@@ -107,6 +107,11 @@ def configure_airflow_statsd(monkeypatch, udp_port: int) -> None:
 @contextlib.contextmanager
 def airflow_stats(monkeypatch, udp_port: int):
     """Airflow's real stats module, sending through its StatsD logger (statsd.StatsClient)."""
+    try:
+        import statsd  # noqa: F401  (Airflow would silently fall back to a no-op logger)
+    except ImportError as error:
+        raise RuntimeError("the `statsd` package (Airflow's StatsD client, apache-airflow[statsd]) is not "
+                           "installed: it must be in requirements.lock (statsd==4.0.1)") from error
     configure_airflow_statsd(monkeypatch, udp_port)
     from airflow._shared.observability.metrics import stats
     from airflow.configuration import conf
