@@ -7,6 +7,7 @@ seeing each other's cluster-scoped objects; a start costs seconds, not minutes.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,10 @@ from tools.controlplane.apply import (
 from tools.controlplane.cluster import COMPONENTS, ROOT, TOOLS_BIN, ControlPlane
 
 RUN_DIR = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
-E2E_STATE = RUN_DIR / "controlplane-e2e"
+E2E_ROOT = RUN_DIR / "controlplane-e2e"
+# One directory per pytest process: two e2e runs at once (a developer and CI on one machine)
+# must not share etcd data or PID files.
+E2E_STATE = E2E_ROOT / f"session-{os.getpid()}"
 CLUSTERS = sorted(path.parent.name for path in (ROOT / "clusters").glob("*/kustomization.yaml"))
 # An empty parameter list would silently skip every cluster test: fail loudly instead.
 NO_CLUSTER = "(no clusters/<env>/kustomization.yaml)"
@@ -40,15 +44,26 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(line)
         E2E_STATE.mkdir(parents=True, exist_ok=True)
         (E2E_STATE / "summary.txt").write_text("\n".join(SUMMARY) + "\n")
+        terminalreporter.write_line(f"state and component logs: {E2E_STATE}")
+
+
+def _remove_finished_sessions() -> None:
+    """Drop state of earlier runs whose pytest process is gone (their planes were stopped)."""
+    for session in E2E_ROOT.glob("session-*"):
+        pid = session.name.removeprefix("session-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(session, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def e2e_state_dir() -> Path:
+    _remove_finished_sessions()
+    E2E_STATE.mkdir(parents=True, exist_ok=True)
     return E2E_STATE
 
 
 @pytest.fixture(scope="session")
-def binaries_built():
+def binaries_built(e2e_state_dir):
     missing = [name for name in COMPONENTS if not (TOOLS_BIN / name).is_file()]
     if missing:
         pytest.fail(f"control-plane binaries missing in {TOOLS_BIN}: {missing}; run `make controlplane-build`")

@@ -21,6 +21,15 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie: it has exited and only waits for init to collect its status."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
 def _listen_addresses(pid: int) -> set[str]:
     """Local addresses of the sockets a process listens on (from /proc/net/tcp*)."""
     inodes = set()
@@ -72,9 +81,8 @@ def test_up_serves_on_loopback_and_down_leaves_nothing_running(binaries_built, e
         down = subprocess.run([*command, "down", "--state-dir", str(state_dir)], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
-    pids = running.values()
-    for pid in pids:
-        assert not Path(f"/proc/{pid}").exists(), f"pid {pid} still exists"
+    for component, pid in running.items():
+        assert _exited(pid), f"{component} (pid {pid}) still running after cluster-down"
     assert plane.running() == {}
     endpoints = plane.endpoints()
     for port in (endpoints.etcd_client_port, endpoints.apiserver_port, endpoints.controller_manager_port):
