@@ -206,3 +206,24 @@ def test_no_object_is_also_owned_by_another_app(render_overlay, cluster):
             continue
         shared = ours & {key(o) for o in render(overlay)}
         assert shared == set(), f"{overlay.relative_to(ROOT)} also renders {sorted(shared)}"
+
+
+@pytest.mark.parametrize("cluster", CLUSTERS)
+def test_argocd_project_admits_everything_the_app_renders(render_overlay, cluster):
+    """Argo CD refuses to sync an object whose kind or namespace its AppProject does not allow."""
+    rendered = render(ROOT / "clusters" / cluster)
+    application = next(o for o in rendered if o["kind"] == "Application" and o["metadata"]["name"] == "monitoring")
+    project = next(o for o in rendered if o["kind"] == "AppProject"
+                   and o["metadata"]["name"] == application["spec"]["project"])["spec"]
+    assert {s["repoURL"] for s in application["spec"]["sources"]} <= set(project["sourceRepos"])
+    namespaced = {(k["group"], k["kind"]) for k in project["namespaceResourceWhitelist"]}
+    cluster_scoped = {(k["group"], k["kind"]) for k in project["clusterResourceWhitelist"]}
+    destinations = {d["namespace"] for d in project["destinations"]}
+    refused = []
+    for obj in render_overlay(cluster):
+        group = obj["apiVersion"].rpartition("/")[0]
+        namespace = obj["metadata"].get("namespace")
+        allowed = (group, obj["kind"]) in (namespaced if namespace else cluster_scoped)
+        if not allowed or (namespace or "") not in destinations:
+            refused.append(f"{obj['kind']}/{obj['metadata']['name']} in {namespace!r}")
+    assert refused == []
