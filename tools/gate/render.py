@@ -41,8 +41,19 @@ def _kustomize_build(directory: Path) -> str:
     return proc.stdout
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's `=` "value" tag: kustomize prints a bare `=` (e.g. a Prometheus
+    matchType), which is an ordinary string to Kubernetes and to Go YAML."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:value"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _parse(text: str) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc]
 
 
 def render(path: Path | str) -> list[dict]:
