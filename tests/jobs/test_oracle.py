@@ -13,7 +13,10 @@ from tests.jobs.conftest import DAY
 
 ORACLE_SQL = """
 WITH lines AS (
-    SELECT unnest(string_split(rtrim(content, chr(10)), chr(10))) AS line FROM read_text($files)
+    SELECT unnest(string_split(rtrim(content, chr(10)), chr(10))) AS raw_line FROM read_text($files)
+), parseable AS (
+    -- JSON functions raise on malformed text, so only valid documents reach them.
+    SELECT CASE WHEN json_valid(raw_line) THEN raw_line END AS line FROM lines
 ), fields AS (
     SELECT
         json_extract_string(line, '$.event_id') AS event_id,
@@ -23,8 +26,8 @@ WITH lines AS (
         TRY_CAST(json_extract_string(line, '$.amount') AS DOUBLE) AS amount,
         upper(trim(json_extract_string(line, '$.country'))) AS country,
         json_extract_string(line, '$.session_id') AS session_id
-    FROM lines
-    WHERE json_valid(line)
+    FROM parseable
+    WHERE line IS NOT NULL
 ), valid AS (
     SELECT DISTINCT * FROM fields
     WHERE trim(coalesce(event_id, '')) <> ''
