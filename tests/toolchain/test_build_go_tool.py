@@ -2,8 +2,9 @@
 
 The proxy (GOPROXY=file://...) holds tiny modules made here, so the test needs no network and
 builds in seconds, yet goes through the same download / install / replace handling as the real
-tools: a plain module (go install), a version bump (rebuild), and a monorepo-style module whose
-go.mod replaces a sibling module with a ../path that its download does not contain.
+tools: a plain module (go install), a version bump (rebuild), a monorepo-style module whose
+go.mod replaces a sibling module with a ../path that its download does not contain, and a module
+whose go.mod excludes a dependency version (as Prometheus' does), which `go install` refuses.
 """
 
 from __future__ import annotations
@@ -50,6 +51,17 @@ def go_env(tmp_path) -> dict[str, str]:
         "go.mod": "module example.com/greeting\n\ngo 1.22\n",
         "greeting.go": 'package greeting\n\nconst Text = "hello from the proxy"\n',
     })
+    publish(proxy, "example.com/greeting", "v1.3.0", {
+        "go.mod": "module example.com/greeting\n\ngo 1.22\n",
+        "greeting.go": 'package greeting\n\nconst Text = "hello from v1.3.0"\n',
+    })
+    # Requires greeting v1.2.0 but excludes it: built as the main module, v1.3.0 must be used.
+    publish(proxy, "example.com/picky", "v1.0.0", {
+        "go.mod": "module example.com/picky\n\ngo 1.22\n\nrequire example.com/greeting v1.2.0\n\n"
+                  "exclude (\n\texample.com/greeting v1.2.0 // broken release\n)\n",
+        "cmd/picky/main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greeting"\n)\n\n'
+                             "func main() { fmt.Println(greeting.Text) }\n",
+    })
     publish(proxy, "example.com/mono", "v1.2.0", {
         "go.mod": "module example.com/mono\n\ngo 1.22\n\nrequire example.com/greeting v1.2.0\n\n"
                   "replace example.com/greeting => ../greeting\n",
@@ -95,8 +107,24 @@ def test_builds_at_pin_skips_when_current_and_rebuilds_on_bump(go_env):
 
 def test_module_with_sibling_replace_builds_from_the_proxy(go_env):
     proc = build(go_env, "mono", "example.com/mono", "example.com/mono", "v1.2.0")
+    assert "go.mod has replace directives: building inside a copy of the module" in proc.stdout
     assert "dropping replace example.com/greeting => ../greeting" in proc.stdout
     assert run_tool(go_env, "mono") == "hello from the proxy"
+
+
+def test_module_with_exclude_builds_as_main_module_honouring_the_exclude(go_env, tmp_path):
+    # The reason for the special path: `go install pkg@version` refuses a go.mod with excludes.
+    refused = subprocess.run(
+        ["go", "install", "example.com/picky/cmd/picky@v1.0.0"], cwd=tmp_path,
+        env={**go_env, "GOBIN": str(tmp_path / "gobin"), "GOTOOLCHAIN": "local"},
+        capture_output=True, text=True, check=False,
+    )
+    assert refused.returncode != 0 and "exclude" in refused.stderr, refused.stderr
+
+    proc = build(go_env, "picky", "example.com/picky", "example.com/picky/cmd/picky", "v1.0.0")
+    assert "go.mod has exclude directives: building inside a copy of the module" in proc.stdout
+    assert run_tool(go_env, "picky") == "hello from v1.3.0"
+    assert (Path(go_env["TOOLS_DIR"]) / "stamps" / "go-tool-picky").read_text().strip() == "v1.0.0"
 
 
 def test_unknown_version_fails_with_module_and_version(go_env):

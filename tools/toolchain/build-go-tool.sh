@@ -15,10 +15,11 @@
 # tools/toolchain/go-tools.txt (and its pin to tools/versions.env), or call this script from your
 # own make fragment with the five arguments.
 #
-# Modules whose go.mod has replace directives cannot be built with `go install pkg@version`, so
-# those are built with `go build` inside a writable copy of the downloaded module instead, keeping
-# its replaces except local ones that point outside the downloaded module (sibling modules of a
-# monorepo), which then resolve from the proxy at the version go.mod requires.
+# Modules whose go.mod has replace or exclude directives (Prometheus has both) cannot be built with
+# `go install pkg@version`, so those are built with `go build` inside a writable copy of the
+# downloaded module instead, as its own main module: excludes and version replaces apply exactly as
+# upstream's build has them; local replaces that point outside the downloaded module (sibling
+# modules of a monorepo) are dropped, so those resolve from the proxy at the version go.mod requires.
 # The module and build caches stay in the user's Go cache (outside the repo); the only output
 # in the repo is the binary and its stamp under the git-ignored .tools/.
 set -euo pipefail
@@ -69,8 +70,17 @@ go_mod=$(field GoMod)
 
 out=$work/out/$name
 mkdir -p "$work/out"
-if grep -Eq '^[[:space:]]*replace[[:space:](]' "$go_mod"; then
-  # replace directives: build inside a writable copy of the module, honouring its go.mod.
+# Which directives make `go install pkg@version` refuse this module (read by the go command itself,
+# so block and single-line forms, comments and odd spacing are all understood).
+directives=$(go mod edit -json "$go_mod" | python3 -c '
+import json, sys
+mod = json.load(sys.stdin)
+print(" ".join(kind for kind in ("replace", "exclude") if mod.get(kind.capitalize())))') || {
+  echo "build-go-tool: cannot read go.mod of $module@$version ($go_mod)" >&2
+  exit 1
+}
+if [[ -n $directives ]]; then
+  echo "    go.mod has ${directives// / and } directives: building inside a copy of the module"
   cp -r "$mod_dir" "$work/src"
   chmod -R u+w "$work/src"
   cd "$work/src"
