@@ -62,7 +62,7 @@ def test_applications_follow_the_platform_contract(applications):
             sc = part["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
             assert sc["seccompProfile"]["type"] == "RuntimeDefault"
-            assert part["cores"] and part["coreLimit"] and part["memory"], (name, role)
+            assert part["cores"] and part["coreLimit"] and part["memory"] and part["memoryLimit"], (name, role)
             for label in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"):
                 assert label in part["labels"], (name, role, label)
         for label in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"):
