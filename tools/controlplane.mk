@@ -25,7 +25,8 @@ E2E_TARGETS += e2e-controlplane
 .PHONY: e2e-controlplane
 e2e-controlplane: venv controlplane-build schemas ## Server-side apply every cluster overlay to a real API server and prove HPA/RBAC/Secret rules
 	@mkdir -p $(RUN_DIR)/reports
-	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/controlplane $(PYTEST_ARGS)
+	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/controlplane \
+	  --junitxml=$(RUN_DIR)/reports/junit-controlplane.xml $(PYTEST_ARGS)
 
 BENCH_TARGETS += bench-controlplane
 .PHONY: bench-controlplane

@@ -169,6 +169,18 @@ class ControlPlane:
                 raise ControlPlaneError(
                     f"{self.tools_bin / binary} not found; build it with `make controlplane-build`"
                 )
+        try:
+            return self._start_fresh()
+        except ControlPlaneError as error:
+            # Free ports are picked before the components bind them; on a shared machine another
+            # process can take one in between. That (and only that) is worth one more try.
+            if "address already in use" not in str(error):
+                raise
+            print(f"controlplane: a picked port was taken meanwhile; retrying with new ports ({error})",
+                  file=sys.stderr)
+            return self._start_fresh()
+
+    def _start_fresh(self) -> dict[str, float]:
         self._reset_state()
         endpoints = _pick_endpoints()
         self.endpoints_file.write_text(json.dumps(asdict(endpoints), indent=2))
@@ -239,7 +251,7 @@ class ControlPlane:
             f"--initial-cluster=controlplane-e2e={peer}",
             # Throw-away data on a shared CI disk: durability is worthless here, fsync latency is not.
             "--unsafe-no-fsync=true",
-            "--log-level=warn",
+            "--log-level=info",
         ]
 
     def _apiserver_args(self, e: Endpoints) -> list[str]:
@@ -317,11 +329,13 @@ class ControlPlane:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         last_error = "no answer yet"
         while time.monotonic() < deadline:
-            if self._own_pid(component) is None:
-                raise ControlPlaneError(
-                    f"{component} exited during start-up; last lines of {self.log_file(component)}:\n"
-                    + self.log_tail(component)
-                )
+            # Any component started so far may die (e.g. etcd under the API server): name it.
+            for started in COMPONENTS[COMPONENTS.index(component):]:
+                if self.pid_file(started).exists() and self._own_pid(started) is None:
+                    raise ControlPlaneError(
+                        f"{started} exited during start-up of {component}; last lines of "
+                        f"{self.log_file(started)}:\n{self.log_tail(started)}"
+                    )
             try:
                 with urllib.request.urlopen(url, timeout=5, context=ssl_context) as response:
                     if response.status == 200:
