@@ -72,3 +72,14 @@ BENCH_TARGETS += bench-bump
 bench-bump: venv jenkins-tools ## Time 20 concurrent bumps racing to one git remote -> .run/bench/jenkins-bump-concurrency.json
 	@$(PY) -m pytest tests/jenkins/test_bump_concurrency.py -q -s -p no:cacheprovider --junitxml=$(RUN_DIR)/reports/bench-bump.xml
 	@cat $(RUN_DIR)/bench/jenkins-bump-concurrency.json
+
+##@ Releases
+# Human release steps (not run by Jenkins): a promotion becomes a PR, a rollback a commit on this branch.
+
+.PHONY: promote
+promote: venv ## Promote an image from one cluster to another: copy the tag/digest dev runs into the prod overlays, validate, commit on a branch
+	@$(CI_PY) -m ci_tools.promote --repo $(ROOT) --image "$(IMAGE)" --from "$(or $(FROM),dev)" --to "$(or $(TO),prod)" $(if $(filter 1,$(PUSH)),--push)
+
+.PHONY: rollback
+rollback: venv ## Roll back an image in one cluster to the version before its last bump: revert that bump, validate, commit
+	@$(CI_PY) -m ci_tools.rollback --repo $(ROOT) --image "$(IMAGE)" --cluster "$(CLUSTER)" $(if $(filter 1,$(PUSH)),--push)

@@ -16,6 +16,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,11 +91,8 @@ def commit_message(bumps: list[ImageBump], clusters: list[str]) -> str:
     )
 
 
-def write_apply_validate_commit(repo: Path, bumps: list[ImageBump], clusters: list[str]) -> bool:
-    """Edit, validate and commit on the current HEAD. False when there was nothing to change."""
-    plan = plan_bumps(repo, bumps, clusters)
-    if not plan.changes:
-        return False
+def apply_validate_commit(repo: Path, plan: Plan, message: str, *, bot: bool) -> None:
+    """Write the planned files, run the gate, commit them; on a gate failure the files are restored."""
     originals = {path: path.read_text() for path in plan.changes}
     for path, text in plan.changes.items():
         path.write_text(text)
@@ -106,7 +104,15 @@ def write_apply_validate_commit(repo: Path, bumps: list[ImageBump], clusters: li
         raise
     paths = [str(p.relative_to(repo)) for p in plan.changes]
     git.run(repo, "add", "--", *paths)
-    git.run(repo, "commit", "--quiet", "-m", commit_message(bumps, clusters), "--", *paths, bot=True)
+    git.run(repo, "commit", "--quiet", "-m", message, "--", *paths, bot=bot)
+
+
+def write_apply_validate_commit(repo: Path, bumps: list[ImageBump], clusters: list[str]) -> bool:
+    """Edit, validate and commit on the current HEAD as the CI bot. False when there was nothing to change."""
+    plan = plan_bumps(repo, bumps, clusters)
+    if not plan.changes:
+        return False
+    apply_validate_commit(repo, plan, commit_message(bumps, clusters), bot=True)
     return True
 
 
@@ -119,10 +125,12 @@ def _files_of_head(repo: Path) -> list[str]:
     return git.run(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD").stdout.split()
 
 
-def push_with_retry(repo: Path, bumps: list[ImageBump], clusters: list[str], remote: str, branch: str,
-                    attempts: int, backoff: float) -> int:
+def push_with_retry(repo: Path, redo: Callable[[], bool], remote: str, branch: str, attempts: int,
+                    backoff: float, *, bot: bool = True) -> int:
     """Push HEAD to remote/branch; when someone pushed first, fetch, rebase (or redo the edit) and retry.
 
+    `redo` makes the edit and commit again on a fresh checkout of the remote tip (False: nothing left to
+    change). `bot` says who commits the rebased copy, so a human's commit stays theirs.
     Returns the number of attempts used. The jittered exponential backoff spreads out racing bots.
     """
     for attempt in range(1, attempts + 1):
@@ -135,7 +143,7 @@ def push_with_retry(repo: Path, bumps: list[ImageBump], clusters: list[str], rem
             break
         time.sleep(min(backoff * 2 ** (attempt - 1), 8.0) * random.uniform(0.5, 1.5))
         git.run(repo, "fetch", "--quiet", remote, branch)
-        rebased = git.run(repo, "rebase", "--quiet", "FETCH_HEAD", check=False, bot=True)
+        rebased = git.run(repo, "rebase", "--quiet", "FETCH_HEAD", check=False, bot=bot)
         if rebased.returncode == 0:
             # The rebased commit is a new tree (ours + upstream): it passes the gate too, or nothing is pushed.
             run_validation(repo, sorted({(repo / f).parent for f in _files_of_head(repo)}))
@@ -143,7 +151,7 @@ def push_with_retry(repo: Path, bumps: list[ImageBump], clusters: list[str], rem
         # Neighbouring lines changed upstream: start again from the remote tip and redo the edit.
         git.run(repo, "rebase", "--abort", check=False)
         git.run(repo, "reset", "--quiet", "--hard", "FETCH_HEAD")
-        if not write_apply_validate_commit(repo, bumps, clusters):
+        if not redo():
             return attempt  # upstream already holds exactly these values
     raise ToolFailure(f"git push to {remote}/{branch} still rejected after {attempts} attempts")
 
@@ -173,7 +181,10 @@ def bump(repo: Path, bumps: list[ImageBump], clusters: list[str], *, push: bool 
         raise BadInput(f"{repo}: working tree is dirty ({', '.join(dirty[:5])}); commit or remove the changes first")
     if not write_apply_validate_commit(repo, bumps, clusters):
         return {"changed": False, "commit": git.head(repo), "attempts": 0, "images": [b.reference() for b in bumps]}
-    used = push_with_retry(repo, bumps, clusters, remote, branch, attempts, backoff) if push else 0
+    def redo() -> bool:
+        return write_apply_validate_commit(repo, bumps, clusters)
+
+    used = push_with_retry(repo, redo, remote, branch, attempts, backoff) if push else 0
     return {"changed": True, "commit": git.head(repo), "attempts": used, "images": [b.reference() for b in bumps]}
 
 
