@@ -2,7 +2,8 @@
 # Every Jenkinsfile stage calls one of these (or lint/validate/unit/e2e/bench), so a laptop runs exactly
 # what Jenkins runs. Python code lives in jenkins/ci_tools (importable as `ci_tools`).
 
-CI_PY          := PYTHONPATH=$(ROOT)/jenkins $(PY)
+# jenkins/ for ci_tools, the repo root for tools.gate (the preview renders with the gate's code).
+CI_PY          := PYTHONPATH=$(ROOT)/jenkins:$(ROOT) $(PY)
 JENKINS_PIN     = $(shell sed -n 's/^$(1)=//p' $(ROOT)/tools/versions.env)
 GROOVY_VERSION := $(call JENKINS_PIN,GROOVY_VERSION)
 GROOVY_JAR     := $(TOOLS_DIR)/groovy/groovy-$(GROOVY_VERSION).jar

@@ -2,8 +2,9 @@
 
     python -m ci_tools.preview --repo . --base origin/main --head HEAD --out .run/preview
 
-Both revisions are checked out with `git worktree` into a temporary folder and rendered with
-kustomize (clusters/<env> and every apps/*/overlays/<env>). Writes <out>/<cluster>.md per cluster
+Both revisions are checked out with `git worktree` into a temporary folder and rendered by the static
+gate's own code (tools.gate: the pinned kustomize, clusters/<env> and every apps/*/overlays/<env>), so
+the preview and `make validate` can never disagree on what a cluster is made of. Writes <out>/<cluster>.md per cluster
 and <out>/summary.txt, and prints the summary. Exit 1 when the head revision does not render.
 """
 
@@ -18,7 +19,8 @@ from pathlib import Path
 from ci_tools import git
 from ci_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, ToolFailure
 from ci_tools.objdiff import ObjectDiff, diff_objects, format_diff
-from ci_tools.render import clusters_of, render, render_targets
+from tools.gate import paths as gate_paths
+from tools.gate.render import RenderError, render
 
 
 @dataclass
@@ -34,8 +36,13 @@ def _render_or_error(checkout: Path, target: str) -> tuple[list[dict], str | Non
         return [], None  # absent on this side: every object is added or removed
     try:
         return render(checkout / target), None
-    except ToolFailure as exc:
+    except RenderError as exc:
         return [], str(exc)
+
+
+def render_targets(checkout: Path, cluster: str) -> list[str]:
+    """The gate's render units of one checkout, relative to it (so base and head can be paired)."""
+    return [str(unit.relative_to(checkout)) for unit in gate_paths.render_units(cluster, root=checkout)]
 
 
 def preview_cluster(base_dir: Path, head_dir: Path, cluster: str) -> list[TargetPreview]:
@@ -96,7 +103,7 @@ def run_preview(repo: Path, base: str, head: str, out: Path, fetch: bool = False
             for side, sha in (("base", base_sha), ("head", head_sha)):
                 checkouts[side] = Path(tmp) / side
                 git.run(repo, "worktree", "add", "--quiet", "--detach", str(checkouts[side]), sha)
-            clusters = sorted(set(clusters_of(checkouts["base"])) | set(clusters_of(checkouts["head"])))
+            clusters = sorted(set(gate_paths.clusters(checkouts["base"])) | set(gate_paths.clusters(checkouts["head"])))
             for cluster in clusters:
                 previews = preview_cluster(checkouts["base"], checkouts["head"], cluster)
                 text = cluster_markdown(cluster, f"{base} ({base_sha[:10]})", f"{head} ({head_sha[:10]})", previews)
@@ -124,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"preview: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except ToolFailure as exc:
+    except (ToolFailure, gate_paths.ToolMissing) as exc:
         print(f"preview: failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print("\n".join(summary))

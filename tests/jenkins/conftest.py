@@ -46,7 +46,7 @@ def registry_bin() -> Path:
 def ci_env() -> dict[str, str]:
     """Environment for running `python -m ci_tools.*` as Jenkins would (through make)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "jenkins")
+    env["PYTHONPATH"] = f"{ROOT / 'jenkins'}:{ROOT}"  # ci_tools, and tools.gate for the preview
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{TOOLS_DIR / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     env["BUMP_VALIDATE_CMD"] = KUSTOMIZE_VALIDATE
     env.pop("GIT_DIR", None)

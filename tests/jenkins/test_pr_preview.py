@@ -90,3 +90,28 @@ def test_unknown_base_is_bad_input(tmp_path, ci_env):
     result = run_tool("preview", "--repo", str(repo), "--base", "origin/nope", "--out", str(tmp_path / "p"), env=ci_env)
     assert result.returncode == 2
     assert "revision 'origin/nope' does not exist" in result.stderr
+
+
+def test_preview_renders_with_the_gates_pinned_kustomize_only(tmp_path, ci_env):
+    """No silent fallback to another kustomize: without the pinned build the preview fails and says why."""
+    repo = make_repo(tmp_path)
+    empty_tools = tmp_path / "no-tools"
+    empty_tools.mkdir()
+    result = run_tool("preview", "--repo", str(repo), "--base", "base-ref", "--out", str(tmp_path / "p"),
+                      env=dict(ci_env, TOOLS_DIR=str(empty_tools)))
+    assert result.returncode == 1
+    assert "kustomize is not built: run `make go-tools`" in result.stderr
+    assert git(repo, "worktree", "list").count("\n") == 1  # worktrees removed on failure too
+
+
+def test_gate_render_units_of_another_checkout(tmp_path):
+    """The preview walks a worktree through the gate's own listing of what a cluster is made of."""
+    from tools.gate import paths
+
+    repo = make_repo(tmp_path)
+    write(repo, "apps/spark/overlays/prod/kustomization.yaml", "resources: []\n")
+    write(repo, "apps/notes/overlays/prod/README.md", "no kustomization here, so not a render unit\n")
+    assert paths.clusters(repo) == ["dev", "prod"]
+    assert [str(u.relative_to(repo)) for u in paths.render_units("prod", root=repo)] == [
+        "clusters/prod", "apps/airflow/overlays/prod", "apps/spark/overlays/prod"]
+    assert paths.render_units("prod")[0] == paths.ROOT / "clusters" / "prod"  # default: this checkout

@@ -37,14 +37,18 @@ def read_versions() -> dict[str, str]:
     return versions
 
 
-def clusters() -> list[str]:
-    return sorted(p.name for p in CLUSTERS_DIR.iterdir() if (p / "kustomization.yaml").is_file())
+def clusters(root: Path = ROOT) -> list[str]:
+    """Clusters of the checkout at root (default this one; the PR preview passes a git worktree)."""
+    clusters_dir = root / "clusters"
+    if not clusters_dir.is_dir():
+        return []
+    return sorted(p.name for p in clusters_dir.iterdir() if (p / "kustomization.yaml").is_file())
 
 
-def render_units(cluster: str) -> list[Path]:
+def render_units(cluster: str, root: Path = ROOT) -> list[Path]:
     """The cluster entry plus every app overlay of that cluster, in a stable order."""
-    units = [CLUSTERS_DIR / cluster]
-    units += sorted(p for p in APPS_DIR.glob(f"*/overlays/{cluster}") if (p / "kustomization.yaml").is_file())
+    units = [root / "clusters" / cluster]
+    units += sorted(p for p in (root / "apps").glob(f"*/overlays/{cluster}") if (p / "kustomization.yaml").is_file())
     return units
 
 
