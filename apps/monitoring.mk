@@ -1,17 +1,13 @@
 # Monitoring (apps/monitoring): promtool, prometheus and the exporters for the rule, dashboard and live tests.
 
-MONITORING_DIR     := $(ROOT)/apps/monitoring
-MONITORING_BUILD   := $(MONITORING_DIR)/scripts/build-go-binary.sh
-SETUP_TARGETS      += monitoring-tools
+MONITORING_DIR      := $(ROOT)/apps/monitoring
+MONITORING_GO_TOOLS := $(MONITORING_DIR)/go-tools.txt
+SETUP_TARGETS       += monitoring-tools
 
 ##@ Monitoring
 .PHONY: monitoring-tools
 monitoring-tools: ## Build the pinned promtool, prometheus, statsd_exporter, node_exporter into .tools/bin (skipped when up to date)
-	@source $(ROOT)/tools/versions.env && \
-	  $(MONITORING_BUILD) github.com/prometheus/prometheus "$$PROMETHEUS_VERSION" ./cmd/promtool promtool && \
-	  $(MONITORING_BUILD) github.com/prometheus/prometheus "$$PROMETHEUS_VERSION" ./cmd/prometheus prometheus && \
-	  $(MONITORING_BUILD) github.com/prometheus/statsd_exporter "$$STATSD_EXPORTER_VERSION" . statsd_exporter && \
-	  $(MONITORING_BUILD) github.com/prometheus/node_exporter "$$NODE_EXPORTER_VERSION" . node_exporter
+	@$(ROOT)/tools/toolchain/build-go-tools.sh $(MONITORING_GO_TOOLS)
 
 .PHONY: monitoring-rules
 monitoring-rules: venv ## Regenerate the PrometheusRule objects from apps/monitoring/base/rules/*.yaml

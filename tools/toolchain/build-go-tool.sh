@@ -11,9 +11,10 @@
 #            version string from -X rather than from the module build info)
 #
 # A stamp .tools/stamps/go-tool-NAME (holding VERSION) marks a finished build, so calling this again with the
-# same pin returns at once; changing the pin rebuilds. To add a tool, add one line to
-# tools/toolchain/go-tools.txt (and its pin to tools/versions.env), or call this script from your
-# own make fragment with the five arguments.
+# same pin returns at once; changing the pin rebuilds. This is the repo's only Go tool builder: to
+# add a tool, add one line to a list file (tools/toolchain/go-tools.txt, or your area's own list such
+# as jenkins/go-tools.txt or apps/monitoring/go-tools.txt, built by `build-go-tools.sh LIST` from
+# your make fragment) and its pin to tools/versions.env.
 #
 # Modules whose go.mod has replace or exclude directives (Prometheus has both) cannot be built with
 # `go install pkg@version`, so those are built with `go build` inside a writable copy of the
