@@ -100,9 +100,13 @@ def test_worker_size_matches_its_limits(env):
     assert memory_gib < int(limits["memory"].rstrip("Gi")), "leave headroom for the worker JVM"
 
 
-def test_worker_hpa_on_cpu_and_memory_with_slow_scale_down(env):
+def test_worker_hpa_on_cpu_memory_and_network_with_slow_scale_down(env):
     hpa = one(app("spark-standalone", env), "HorizontalPodAutoscaler", "spark-worker", "spark")
     assert hpa["apiVersion"] == "autoscaling/v2"
-    assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
+    metrics = hpa["spec"]["metrics"]
+    assert {m["resource"]["name"] for m in metrics if m["type"] == "Resource"} == {"cpu", "memory"}
+    # The overlays include apps/monitoring's component: bytes received per worker, exactly once.
+    assert [m["pods"]["metric"]["name"] for m in metrics if m["type"] == "Pods"] == ["network_receive_bytes_per_second"]
+    assert len(metrics) == 3, metrics
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 300
     assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
