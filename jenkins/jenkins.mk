@@ -10,7 +10,8 @@ GROOVY_JAR     := $(TOOLS_DIR)/groovy/groovy-$(GROOVY_VERSION).jar
 IMAGES_DIR     ?= $(RUN_DIR)/images
 PREVIEW_DIR    ?= $(RUN_DIR)/preview
 BASE           ?= origin/main
-BUMP_CLUSTERS  ?= dev,prod
+# Builds on main deploy to dev only; prod moves by `make promote` (a reviewed PR).
+BUMP_CLUSTERS  ?= dev
 GIT_SHA        ?= $(shell git -C $(ROOT) rev-parse HEAD 2>/dev/null)
 
 SETUP_TARGETS += jenkins-tools
@@ -67,6 +68,10 @@ history: venv ## Recent builds of the pipeline (JENKINS_URL, JENKINS_USER, JENKI
 .PHONY: ci-skip-check
 ci-skip-check: ## Exit 0 when HEAD is a CI bot bump commit (the Jenkinsfile then skips the build), else 1
 	@$(CI_PY) -m ci_tools.skip --repo $(ROOT)
+
+.PHONY: release-commit-check
+release-commit-check: ## Exit 0 when HEAD only promotes or rolls back images (main then builds and bumps nothing), else 1
+	@$(CI_PY) -m ci_tools.skip --release --repo $(ROOT)
 
 BENCH_TARGETS += bench-bump
 .PHONY: bench-bump

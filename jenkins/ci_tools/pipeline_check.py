@@ -17,13 +17,18 @@ from pathlib import Path
 
 SIMULATOR = Path(__file__).resolve().parents[1] / "pipeline-sim" / "simulate.groovy"
 SKIP_CHECK = "make ci-skip-check"
+RELEASE_CHECK = "make release-commit-check"
 
 # The scenarios a multibranch job sees. The bump summary stands in for the file `make bump-built` writes.
 SCENARIOS = {
     "pull-request": {"BRANCH_NAME": "PR-42", "CHANGE_ID": "42", "CHANGE_TARGET": "main",
-                     "GIT_COMMIT": "1111111111111111111111111111111111111111", f"status:{SKIP_CHECK}": "1"},
+                     "GIT_COMMIT": "1111111111111111111111111111111111111111", f"status:{SKIP_CHECK}": "1",
+                     f"status:{RELEASE_CHECK}": "1"},
     "main": {"BRANCH_NAME": "main", "GIT_COMMIT": "2222222222222222222222222222222222222222",
-             f"status:{SKIP_CHECK}": "1", "file:.run/bump/summary.txt": "Bumped-Image: example:2222222"},
+             f"status:{SKIP_CHECK}": "1", f"status:{RELEASE_CHECK}": "1",
+             "file:.run/bump/summary.txt": "Bumped-Image: example:2222222"},
+    "release-commit-on-main": {"BRANCH_NAME": "main", "GIT_COMMIT": "4444444444444444444444444444444444444444",
+                               f"status:{SKIP_CHECK}": "1", f"status:{RELEASE_CHECK}": "0"},
     "bot-commit-on-main": {"BRANCH_NAME": "main", "GIT_COMMIT": "3333333333333333333333333333333333333333",
                            f"status:{SKIP_CHECK}": "0"},
 }
@@ -101,6 +106,10 @@ def problems(name: str, sim: Simulation) -> list[str]:
         need(sim.result == "NOT_BUILT", "a bot commit must end NOT_BUILT")
         return found
     need({"lint", "validate", "unit"} <= targets, "lint, validate and unit must run")
+    if name == "release-commit-on-main":
+        need("e2e" in targets, "a release commit on main is tested like any main commit")
+        need(not targets & {"images-script", "images-record", "bump-built", "bump"},
+             f"a promotion/rollback must not build or bump images (that would undo it), ran {sorted(targets)}")
     need(any(s.kind == "junit" for s in sim.steps), "JUnit reports must be published")
     if name == "pull-request":
         need("preview" in targets, "the PR preview must run")

@@ -1,6 +1,10 @@
-"""Tell whether HEAD is the CI bot's own bump commit, so the pipeline can skip it (no build loop).
+"""Tell the pipeline which commits must not start the image build-and-bump path.
 
-    python -m ci_tools.skip [--repo .]   # exit 0: skip (bot commit), exit 1: build
+    python -m ci_tools.skip [--repo .]            # exit 0: skip everything (CI bot bump commit), 1: build
+    python -m ci_tools.skip --release [--repo .]  # exit 0: a promotion/rollback (test it, build no images)
+
+A bot bump commit would loop forever. A release commit (`make promote` merged, `make rollback`) only
+moves image pins: building new images from it and bumping the overlays would undo the very release.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from pathlib import Path
 
 from ci_tools import git
 from ci_tools.bump import SKIP_MARKER
+from ci_tools.promote import TRAILER_IMAGE as PROMOTED
+from ci_tools.rollback import TRAILER_IMAGE as ROLLED_BACK
+
+RELEASE_TRAILERS = (PROMOTED, ROLLED_BACK)
 
 
 def is_bot_commit(repo: Path, rev: str = "HEAD") -> tuple[bool, str]:
@@ -23,11 +31,37 @@ def is_bot_commit(repo: Path, rev: str = "HEAD") -> tuple[bool, str]:
     return False, f"{rev} is a regular commit by {committer.strip()}"
 
 
+def _introduced_commits(repo: Path, rev: str) -> list[str]:
+    """The non-merge commits rev brings: itself, or for a merge what its first parent lacked."""
+    parents = git.run(repo, "rev-list", "--parents", "-n", "1", rev).stdout.split()[1:]
+    if len(parents) < 2:
+        return [git.run(repo, "rev-parse", rev).stdout.strip()]
+    return git.run(repo, "rev-list", "--no-merges", f"{rev}^1..{rev}").stdout.split()
+
+
+def is_release_commit(repo: Path, rev: str = "HEAD") -> tuple[bool, str]:
+    """True when every commit rev introduces is a promotion or rollback (by its trailers)."""
+    commits = _introduced_commits(repo, rev)
+    for sha in commits:
+        trailers = git.run(repo, "log", "-1", "--format=%(trailers:only,unfold)", sha).stdout
+        keys = {line.split(":", 1)[0].strip() for line in trailers.splitlines() if ":" in line}
+        if not keys & set(RELEASE_TRAILERS):
+            return False, f"{sha[:12]} is not a promotion or rollback commit"
+    if not commits:
+        return False, f"{rev} introduces no commits"
+    return True, f"{rev} only promotes or rolls back images ({len(commits)} commit(s)): no image build, no bump"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="skip", description=__doc__)
+    parser = argparse.ArgumentParser(prog="skip", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", type=Path, default=Path.cwd())
     parser.add_argument("--rev", default="HEAD")
+    parser.add_argument("--release", action="store_true", help="check for a promotion/rollback commit instead")
     args = parser.parse_args(argv)
+    if args.release:
+        release, reason = is_release_commit(args.repo, args.rev)
+        print(f"release-commit-check: {'release' if release else 'build images'}: {reason}")
+        return 0 if release else 1
     skip, reason = is_bot_commit(args.repo, args.rev)
     print(f"ci-skip-check: {'skip' if skip else 'build'}: {reason}")
     return 0 if skip else 1

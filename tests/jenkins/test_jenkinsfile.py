@@ -101,3 +101,21 @@ def test_job_dsl_seed_parses_as_groovy(groovy_jar):
     text = seed.read_text()
     assert "scriptPath('Jenkinsfile')" in text
     assert f"ignoredAuthors('{BOT_EMAIL}')" in text  # the ignore-committer strategy names the bump bot
+
+
+def test_release_commits_are_tested_but_build_and_bump_nothing(simulations):
+    """A merged promotion or a rollback must not be followed by new images + a bump (that undoes it)."""
+    release, main = simulations["release-commit-on-main"], simulations["main"]
+    assert release.stages["Unit tests"] and release.stages["End-to-end"]
+    assert not release.stages["Build and push images"] and not release.stages["Bump overlays"]
+    assert main.stages["Build and push images"] and main.stages["Bump overlays"]
+    assert "make release-commit-check" in main.shell()
+    # Builds on main deploy to dev only: prod moves by promotion.
+    assert re.search(r"^\s*BUMP_CLUSTERS = 'dev'", JENKINSFILE.read_text(), re.M)
+
+
+def test_the_checker_catches_a_pipeline_that_bumps_after_a_release(groovy_jar, tmp_path):
+    mutated = tmp_path / "Jenkinsfile"
+    mutated.write_text(JENKINSFILE.read_text().replace("          environment name: 'RELEASE_COMMIT', value: 'false'\n", ""))
+    release = simulate(groovy_jar, mutated, SCENARIOS["release-commit-on-main"])
+    assert any("must not build or bump images" in p for p in problems("release-commit-on-main", release))

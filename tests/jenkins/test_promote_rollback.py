@@ -269,3 +269,35 @@ def test_rollback_that_fails_the_gate_restores_the_files(repo, ci_env, human_env
     result = run_tool("rollback", "--repo", str(work), "--image", "spark-etl", "--cluster", "prod", env=env)
     assert result.returncode == 1 and "policy says no" in result.stderr
     assert state(remote, work) == before
+
+
+# --- the main pipeline's release check --------------------------------------------------------------
+
+def test_release_check_knows_promotions_and_rollbacks_from_other_commits(repo, ci_env, human_env):
+    remote, work = repo
+
+    def release(rev: str = "HEAD") -> bool:
+        result = run_tool("skip", "--release", "--repo", str(work), "--rev", rev, env=ci_env)
+        assert result.returncode in (0, 1), result.stderr
+        return result.returncode == 0
+
+    assert not release()  # the seed: a regular commit
+    bot_bump(work, ci_env, "dev", "v4")
+    assert not release()  # a bot bump is skipped by ci-skip-check, not a release
+    assert run_tool("promote", "--repo", str(work), "--image", "spark-etl", env=human_env).returncode == 0
+    git(work, "switch", "--quiet", "main")
+    git(work, "merge", "--quiet", "--no-ff", "-m", "Merge pull request #7", "promote/spark-etl-v4")
+    assert release()  # the merge brings only the promotion
+    assert run_tool("rollback", "--repo", str(work), "--image", "spark-etl", "--cluster", "prod",
+                    env=human_env).returncode == 0
+    assert release()  # a rollback commit
+
+    # A branch mixing a promotion with a code change is an ordinary build.
+    git(work, "switch", "--quiet", "-c", "mixed")
+    (work / "dags").mkdir()
+    (work / "dags" / "etl.py").write_text("# new task\n")
+    git(work, "add", "dags/etl.py")
+    git(work, "commit", "--quiet", "-m", "dags: new task")
+    git(work, "switch", "--quiet", "main")
+    git(work, "merge", "--quiet", "--no-ff", "-m", "Merge pull request #8", "mixed")
+    assert not release()
