@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_repo_factory import KUSTOMIZE_VALIDATE
+from ci_repo_factory import KUSTOMIZE_VALIDATE, clone, git
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
@@ -51,3 +51,13 @@ def ci_env() -> dict[str, str]:
     env["BUMP_VALIDATE_CMD"] = KUSTOMIZE_VALIDATE
     env.pop("GIT_DIR", None)
     return env
+
+
+@pytest.fixture
+def real_clone(tmp_path: Path) -> tuple[Path, Path]:
+    """A bare remote holding this repository's committed HEAD, and a clone of it to work in."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(ROOT), str(remote))
+    if not (remote / "HEAD").is_file():
+        pytest.fail("could not clone the repository")
+    return remote, clone(remote, tmp_path / "work")

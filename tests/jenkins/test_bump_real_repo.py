@@ -16,15 +16,6 @@ SHA = "c0ffee" + "1" * 34  # a stand-in 40-hex git SHA: the immutable tag the pi
 DIGESTS = {"spark-etl": "sha256:" + "5e" * 32, "airflow": "sha256:" + "a1" * 32}
 
 
-@pytest.fixture
-def real_clone(tmp_path: Path) -> tuple[Path, Path]:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "clone", "--quiet", "--bare", str(ROOT), str(remote))
-    if not list((remote.parent / "remote.git").glob("HEAD")):
-        pytest.fail("could not clone the repository")
-    return remote, clone(remote, tmp_path / "work")
-
-
 def overlay_images(work: Path) -> dict[str, dict[str, dict]]:
     found = {}
     for path in sorted(work.glob("apps/*/overlays/*/kustomization.yaml")):
