@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ci_repo_factory import clone, git
+from ci_tools.overlay_images import image_names, overlay_files
 from tools.gate.render import render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,9 @@ def test_bump_dev_promote_to_prod_then_roll_prod_back(real_clone, tmp_path, ci_e
     review = clone(remote, tmp_path / "review")
     git(review, "switch", "--quiet", branch)
     assert job_image(review, "prod") == f"{SPARK_ETL}:{SHA}@{DIGEST}"
-    assert git(review, "diff", "--name-only", "main..HEAD").split() == ["apps/airflow/overlays/prod/kustomization.yaml"]
+    listing = sorted(str(f.relative_to(review)) for f in overlay_files(review, "prod") if SPARK_ETL in image_names(f))
+    assert "apps/airflow/overlays/prod/kustomization.yaml" in listing
+    assert git(review, "diff", "--name-only", "main..HEAD").split() == listing  # every prod overlay, nothing else
 
     # The PR is merged; then prod misbehaves and is rolled back, dev keeps the new version.
     git(work, "switch", "--quiet", "main")
