@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from monitoring_support import BASE, tool
+from monitoring_support import BASE, ROOT, tool
 
 MAPPING = BASE / "statsd-exporter" / "airflow-mapping.yaml"
 SAMPLE_TAGS = {"dag_id": "etl_daily", "task_id": "transform", "state": "success", "pool_name": "default_pool",
@@ -52,9 +52,9 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 @contextlib.contextmanager
-def running(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
+def running(command: list[str], ready_url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
     with log.open("w") as sink:
-        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
         try:
             wait_for_http(ready_url, process, log)
             yield
@@ -95,13 +95,26 @@ def airflow_registry() -> list[dict]:
     return yaml.safe_load(template.read_text())["metrics"]
 
 
+def cluster_metrics_settings(overlay: Path = ROOT / "apps" / "airflow" / "overlays" / "dev") -> dict[str, str]:
+    """The [metrics] lines of the rendered airflow-config ConfigMap (what the cluster's pods get)."""
+    from tools.gate.render import render
+
+    config = next((o for o in render(overlay) if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "airflow-config"), None)
+    if config is None:
+        raise LookupError(f"{overlay}: no ConfigMap airflow-config rendered")
+    return {k: str(v) for k, v in config.get("data", {}).items() if k.startswith("AIRFLOW__METRICS__")}
+
+
 def configure_airflow_statsd(monkeypatch, udp_port: int) -> None:
-    """The [metrics] settings the cluster's airflow.env carries, pointed at the local exporter."""
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_ON", "True")
+    """The cluster's [metrics] settings verbatim, except where the exporter listens (loopback here)."""
+    settings = cluster_metrics_settings()
+    if settings.get("AIRFLOW__METRICS__STATSD_ON") != "True":
+        raise AssertionError(f"apps/airflow airflow.env: AIRFLOW__METRICS__STATSD_ON is {settings.get('AIRFLOW__METRICS__STATSD_ON')!r}, "
+                             "so the cluster sends no metrics to the exporter")
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(udp_port))
-    monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", "airflow")
-    monkeypatch.setenv("AIRFLOW__METRICS__LEGACY_NAMES_ON", "True")
 
 
 @contextlib.contextmanager
