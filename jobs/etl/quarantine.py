@@ -46,13 +46,17 @@ def reason_column(logical_date: date) -> Column:
     )
 
 
-def split_valid(raw: DataFrame, logical_date: date) -> tuple[DataFrame, DataFrame]:
+def split_valid(raw: DataFrame, logical_date: date, cache: bool = True) -> tuple[DataFrame, DataFrame]:
     """Return (good, quarantined). good has typed, normalised columns; quarantined keeps the raw
-    fields plus `quarantine_reason`. Their counts always add up to raw's count."""
+    fields plus `quarantine_reason`. Their counts always add up to raw's count.
+
+    cache=True parses the input once for both outputs (right for one file per task); for inputs
+    bigger than memory, cache=False re-reads the input for each output instead of spilling."""
     parsed = raw.withColumn(
         PARSED_TIME, F.try_to_timestamp(F.col("event_time"), F.lit(EVENT_TIME_FORMAT))
     ).withColumn(REASON, reason_column(logical_date))
-    parsed = parsed.cache()  # both outputs read it; also required to filter on _corrupt_record
+    if cache:
+        parsed = parsed.cache()
     good = parsed.where(F.col(REASON).isNull()).select(
         "event_id",
         "user_id",
