@@ -21,6 +21,9 @@ from pathlib import Path
 from netpol import Pod, selector_matches
 from platform_render import PLATFORM_APPS, ROOT, app, render_dir
 
+CLUSTER_SCOPED_KINDS = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+                        "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
+                        "PriorityClass", "StorageClass", "PersistentVolume"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 # Spark's own driver pod (BasicDriverFeatureStep): UI 4040 unless spark.ui.port says otherwise.
 SPARK_DRIVER_CONTAINER = "spark-kubernetes-driver"
@@ -54,7 +57,8 @@ def argocd_upstream() -> tuple[dict, ...]:
         raise RuntimeError(f"go mod download {module} failed (run `make schemas`): {info.get('Error') or proc.stderr}")
     objects = render_dir(Path(info["Dir"]) / "manifests" / "cluster-install")
     for obj in objects:  # namespace-install objects carry no namespace; Argo CD puts them in argocd
-        obj.setdefault("metadata", {}).setdefault("namespace", "argocd")
+        if obj["kind"] not in CLUSTER_SCOPED_KINDS:
+            obj.setdefault("metadata", {}).setdefault("namespace", "argocd")
     return tuple(objects)
 
 

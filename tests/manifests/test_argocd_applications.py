@@ -127,6 +127,27 @@ def test_argocd_upstream_matches_the_gate_schema_version(env):
     assert "v" + spark["spec"]["sources"][0]["targetRevision"] == versions["SPARK_OPERATOR_MODULE_VERSION"]
 
 
+def test_upstream_argocd_install_fits_its_project_and_our_overrides(env):
+    """The upstream install at ARGOCD_MODULE_VERSION (rendered from the Go module) syncs under the
+    argocd Application's project, and our config objects replace objects upstream really ships."""
+    from scrape_targets import argocd_upstream
+
+    application = one(cluster(env), "Application", "argocd", "argocd")
+    spec = projects(env)[application["spec"]["project"]]["spec"]
+    cluster_kinds = {(e["group"], e["kind"]) for e in spec["clusterResourceWhitelist"]}
+    ns_kinds = {(e["group"], e["kind"]) for e in spec["namespaceResourceWhitelist"]}
+    upstream = argocd_upstream()
+    missing = sorted({f"{o['apiVersion']} {o['kind']}" for o in upstream
+                      if (o["apiVersion"].rpartition("/")[0], o["kind"])
+                      not in (ns_kinds if o["metadata"].get("namespace") else cluster_kinds)})
+    assert missing == [], f"project {application['spec']['project']} does not allow upstream Argo CD kinds: {missing}"
+    shipped = {(o["kind"], o["metadata"]["name"]) for o in upstream}
+    ours = {(o["kind"], o["metadata"]["name"]) for o in app("argocd", env) if o["kind"] == "ConfigMap"}
+    assert ours and ours <= shipped, f"our Argo CD ConfigMaps that upstream does not ship: {ours - shipped}"
+    # Since 3.3 the ApplicationSet CRD is too big for client-side apply's last-applied annotation.
+    assert "ServerSideApply=true" in application["spec"]["syncPolicy"]["syncOptions"]
+
+
 def test_argocd_settings(env):
     objects = app("argocd", env)
     cm = one(objects, "ConfigMap", "argocd-cm", "argocd")
