@@ -15,15 +15,15 @@ import yaml
 
 from ci_tools.errors import BadInput
 from ci_tools.imageref import ImageBump
+from tools.gate import paths as gate_paths
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 IMAGE_FIELDS = ("newTag", "digest")
 
 
 def known_clusters(repo: Path) -> list[str]:
-    """Clusters are the folders under clusters/ (the contract: one entry kustomization each)."""
-    root = repo / "clusters"
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    """The clusters the static gate sees in this checkout (clusters/<env>/kustomization.yaml)."""
+    return gate_paths.clusters(repo)
 
 
 def overlay_files(repo: Path, cluster: str) -> list[Path]:
