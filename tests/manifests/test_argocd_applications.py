@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from platform_render import PLATFORM_APPS, ROOT, app, cluster, find, one, platform_source
 
@@ -146,6 +147,39 @@ def test_upstream_argocd_install_fits_its_project_and_our_overrides(env):
     assert ours and ours <= shipped, f"our Argo CD ConfigMaps that upstream does not ship: {ours - shipped}"
     # Since 3.3 the ApplicationSet CRD is too big for client-side apply's last-applied annotation.
     assert "ServerSideApply=true" in application["spec"]["syncPolicy"]["syncOptions"]
+
+
+# Upstream defaults for APIs no platform app installs (Argo Rollouts, cert-manager, Cilium, Kyverno).
+UNUSED_API_GROUPS = {"argoproj.io_Rollout", "cert-manager.io", "cilium.io", "kyverno.io", "reports.kyverno.io",
+                     "wgpolicyk8s.io"}
+
+
+def _exclusions(config_map: dict) -> set[tuple[str, str]]:
+    rules = yaml.safe_load(config_map["data"].get("resource.exclusions", "[]")) or []
+    return {(group, kind) for rule in rules for group in rule.get("apiGroups", []) for kind in rule.get("kinds", [])}
+
+
+def test_our_argocd_cm_keeps_upstreams_3x_defaults(env):
+    """Our argocd-cm replaces upstream's, which carries default exclusions and ignoreResourceUpdates
+    since 3.0: dropping them would make Argo CD watch every Endpoints/Lease/review object."""
+    from scrape_targets import argocd_upstream
+
+    upstream = one(argocd_upstream(), "ConfigMap", "argocd-cm")
+    ours = one(app("argocd", env), "ConfigMap", "argocd-cm", "argocd")
+    ignore_keys = {k for k in upstream["data"] if k.startswith("resource.customizations.ignoreResourceUpdates.")}
+    wanted = {k for k in ignore_keys
+              if k.removeprefix("resource.customizations.ignoreResourceUpdates.") not in UNUSED_API_GROUPS}
+    assert wanted - set(ours["data"]) == set(), "upstream ignoreResourceUpdates defaults missing from our argocd-cm"
+    for key in wanted:
+        theirs, mine = yaml.safe_load(upstream["data"][key]), yaml.safe_load(ours["data"][key])
+        for field, entries in theirs.items():
+            needed = {e for e in entries if "rollout" not in e}  # Argo Rollouts is not installed
+            assert needed <= set(mine.get(field, [])), f"argocd-cm {key}.{field} lacks {needed - set(mine.get(field, []))}"
+    missing = {(g, k) for g, k in _exclusions(upstream) - _exclusions(ours) if g not in UNUSED_API_GROUPS}
+    assert missing == set(), f"upstream resource.exclusions missing from our argocd-cm: {sorted(missing)}"
+    # Nothing the platform declares in git may be excluded (Argo CD would silently not manage it).
+    rendered = {(o["apiVersion"].rpartition("/")[0], o["kind"]) for name in PLATFORM_APPS for o in app(name, env)}
+    assert rendered & _exclusions(ours) == set()
 
 
 def test_argocd_settings(env):
