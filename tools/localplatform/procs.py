@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ class ProcessTable:
                 stdin=subprocess.DEVNULL, start_new_session=True,  # own group: stopped as one
             )
         self.pid_file(service.name).write_text(f"{proc.pid} {int(service.stop_signal)}\n")
+        self._audit(f"start {service.name} as group {proc.pid}")
         # What the service was started with, for checks against the manifests (may hold secrets).
         env_file = self.pid_dir / f"{service.name}.env.json"
         env_file.touch(mode=0o600)
@@ -63,6 +65,13 @@ class ProcessTable:
 
     def started_env(self, name: str) -> dict[str, str]:
         return json.loads((self.pid_dir / f"{name}.env.json").read_text())
+
+    def _audit(self, event: str) -> None:
+        """Who started/stopped what: one line per action, so an unexpected stop can be traced."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        caller = " ".join(sys.argv)[:200]
+        with open(self.log_dir / "processes.log", "a") as audit:
+            audit.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid {os.getpid()} ({caller}): {event}\n")
 
     def read(self, name: str) -> tuple[int, int] | None:
         try:
@@ -86,6 +95,7 @@ class ProcessTable:
         if entry is None:
             return
         pid, sig = entry
+        self._audit(f"stop {name} (group {pid}, signal {sig})")
         _signal_group(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(pid):

@@ -50,6 +50,7 @@ LOCAL_AIRFLOW_OVERRIDES = {
     "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_REPOSITORY": "no Kubernetes locally",
     "AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG": "no Kubernetes locally",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "never load Airflow's examples locally either",
+    "AIRFLOW__METRICS__STATSD_HOST": "no StatsD exporter locally: metrics go to loopback UDP and are dropped",
     "AIRFLOW__SMTP__SMTP_HOST": "local SMTP receiver",
     "AIRFLOW__SMTP__SMTP_PORT": "local SMTP receiver",
     "AIRFLOW__SMTP__SMTP_STARTTLS": "local SMTP receiver speaks plain SMTP",
@@ -70,6 +71,7 @@ LOCAL_GIT_SYNC_OVERRIDES = {
     "GITSYNC_SSH_KNOWN_HOSTS": "plain git:// locally, no SSH key",
     "GITSYNC_SSH_KNOWN_HOSTS_FILE": "plain git:// locally, no SSH key",
     "GITSYNC_HTTP_BIND": "no metrics endpoint locally",
+    "GITSYNC_HTTP_METRICS": "no metrics endpoint locally",
 }
 
 
@@ -159,6 +161,7 @@ def local_airflow_env(shared: SharedSettings, layout: Layout, secrets: dict[str,
         "AIRFLOW__LOGGING__DAG_PROCESSOR_CHILD_PROCESS_LOG_DIRECTORY": str(layout.airflow_home / "logs" / "dag_processor"),
         "AIRFLOW__LOGGING__REMOTE_LOGGING": "False",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
         "AIRFLOW__SMTP__SMTP_HOST": "127.0.0.1",
         "AIRFLOW__SMTP__SMTP_PORT": str(layout.smtp_port),
         "AIRFLOW__SMTP__SMTP_STARTTLS": "False",

@@ -63,7 +63,7 @@ def test_final_failure_posts_dooray_json(layout, failed_run):
     dag_id, run_id, log_link = failed_run
     [hook] = wait_until(lambda: received(layout, "webhook", run_id, "/hooks/dooray"), "Dooray webhook", 60)
     [attachment] = hook["json"]["attachments"]
-    assert attachment["titleLink"] == log_link
+    assert attachment["titleLink"] == f"{log_link}?try_number=2"
     fields = {f["title"]: f["value"] for f in attachment["fields"]}
     assert (fields["DAG"], fields["Task"], fields["Run"], fields["Try"]) == (dag_id, TASK, run_id, "2")
     assert "deliberate failure" in fields["Error"]
