@@ -60,7 +60,7 @@ LOCAL_AIRFLOW_OVERRIDES = {
 LOCAL_ETL_OVERRIDES = {
     "ETL_SPARK_MODE": "Spark runs in-process (local[*]) instead of SparkApplications",
     "ETL_DATA_ROOT": "local directory under .run/ instead of the object storage bucket",
-    "ETL_SPARK_EVENT_LOG_DIR": "local directory under .run/ instead of the object storage bucket",
+    "ETL_EVENT_LOG_DIR": "local directory under .run/ instead of the object storage bucket",
 }
 
 LOCAL_GIT_SYNC_OVERRIDES = {
@@ -141,7 +141,7 @@ def local_airflow_env(shared: SharedSettings, layout: Layout, secrets: dict[str,
     env.update({
         "ETL_SPARK_MODE": "local",
         "ETL_DATA_ROOT": str(layout.run_dir / "data"),
-        "ETL_SPARK_EVENT_LOG_DIR": str(layout.run_dir / "spark-events"),
+        "ETL_EVENT_LOG_DIR": str(layout.run_dir / "spark-events"),
     })
     local = {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
