@@ -61,6 +61,7 @@ LOCAL_ETL_OVERRIDES = {
     "ETL_SPARK_MODE": "Spark runs in-process (local[*]) instead of SparkApplications",
     "ETL_DATA_ROOT": "local directory under .run/ instead of the object storage bucket",
     "ETL_EVENT_LOG_DIR": "local directory under .run/ instead of the object storage bucket",
+    "ETL_ALERT_EMAIL_TO": "a local address; the mail lands in the local SMTP receiver's inbox",
 }
 
 LOCAL_GIT_SYNC_OVERRIDES = {
