@@ -22,6 +22,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[2]
 DAY = date(2026, 11, 27)
 ROWS_PER_FILE = 500_000
+NOTES_MARKER = "<!-- notes: kept across runs -->"
 
 
 def ensure_data(data_dir: Path, rows: int) -> Path:
@@ -159,7 +160,10 @@ def main() -> None:
     (args.bench_dir / "etl.json").write_text(json.dumps(results, indent=2))
     print(f"results: {args.bench_dir / 'etl.json'}")
     if args.markdown:
-        args.markdown.write_text(markdown(results))
+        # Hand-written notes below the marker survive a re-run; the tables above it are regenerated.
+        old = args.markdown.read_text() if args.markdown.exists() else ""
+        notes = old[old.index(NOTES_MARKER):] if NOTES_MARKER in old else NOTES_MARKER + "\n"
+        args.markdown.write_text(markdown(results) + "\n" + notes)
         print(f"summary: {args.markdown}")
 
 
