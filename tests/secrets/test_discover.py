@@ -139,3 +139,22 @@ def test_target_name_is_the_secret_looked_for():
     assert [c.name for c in find_consumers(objects, "ns", ref.target_secret)] == ["reads-target"]
     with pytest.raises(RotationError, match="known ExternalSecrets: ns/es"):
         find_external_secret(objects, "test", "written-secret", None)
+
+
+@pytest.mark.parametrize("spec, refused", [
+    ({"refreshPolicy": "CreatedOnce"}, "CreatedOnce"),
+    ({"refreshInterval": "0"}, "refreshInterval '0'"),
+    ({"refreshPolicy": "Periodic", "refreshInterval": "0s"}, "refreshInterval '0s'"),
+    ({"refreshPolicy": "OnChange", "refreshInterval": "0"}, None),
+    ({"refreshInterval": "1h"}, None),
+    ({}, None),
+])
+def test_a_secret_that_force_sync_cannot_refresh_is_refused(spec, refused):
+    # ESO ignores the force-sync annotation for these policies: restarting would re-read the old value.
+    objects = [({"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+                 "metadata": {"name": "es", "namespace": "ns"}, "spec": spec}, "apps/x/overlays/dev")]
+    if refused is None:
+        assert find_external_secret(objects, "dev", "es", "ns").name == "es"
+    else:
+        with pytest.raises(RotationError, match=f"apps/x/overlays/dev: ExternalSecret ns/es: .*{refused}"):
+            find_external_secret(objects, "dev", "es", "ns")

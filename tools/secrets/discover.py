@@ -76,6 +76,17 @@ def external_secrets(objects: list[tuple[dict, str]]) -> list[ExternalSecretRef]
     return sorted(found, key=lambda ref: (ref.namespace, ref.name))
 
 
+def _never_refreshes(spec: dict) -> str | None:
+    """Why ESO would ignore a force-sync for this spec (None when it honours it)."""
+    policy = spec.get("refreshPolicy") or "Periodic"
+    if policy == "CreatedOnce":
+        return "refreshPolicy CreatedOnce never updates the Secret after creating it"
+    interval = str(spec.get("refreshInterval", "1h")).strip()
+    if policy == "Periodic" and interval.strip("0smh") == "":
+        return f"refreshPolicy Periodic with refreshInterval {interval!r} never refreshes, not even on an annotation change"
+    return None
+
+
 def find_external_secret(objects: list[tuple[dict, str]], cluster: str, name: str,
                          namespace: str | None) -> ExternalSecretRef:
     """The one ExternalSecret meant; an error listing the known ones when it is missing or ambiguous."""
@@ -90,7 +101,14 @@ def find_external_secret(objects: list[tuple[dict, str]], cluster: str, name: st
         namespaces = ", ".join(ref.namespace for ref in matches)
         raise RotationError(f"cluster {cluster}: ExternalSecret {name} exists in several namespaces "
                             f"({namespaces}); pass NAMESPACE=<one of them>")
-    return matches[0]
+    ref = matches[0]
+    spec = next(o.get("spec") or {} for o, _ in objects if o.get("kind") == "ExternalSecret"
+                and o["metadata"]["name"] == ref.name and o["metadata"].get("namespace", "default") == ref.namespace)
+    reason = _never_refreshes(spec)
+    if reason:
+        raise RotationError(f"{ref.source}: ExternalSecret {ref.namespace}/{ref.name}: {reason}, so a force-sync "
+                            "cannot deliver the rotated value; use refreshPolicy OnChange or a non-zero refreshInterval")
+    return ref
 
 
 def _pod_spec(obj: dict) -> dict | None:
