@@ -1,6 +1,9 @@
 """DAG tests: the dags/ folder on sys.path (as in every Airflow process) and a DagBag per mode."""
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,8 +14,15 @@ DAGS_DIR = REPO / "dags"
 if str(DAGS_DIR) not in sys.path:
     sys.path.insert(0, str(DAGS_DIR))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Airflow creates AIRFLOW_HOME (default ~/airflow, with an airflow.cfg) when it is first imported,
+# which happens while these modules are collected: give this test process a throw-away home
+# instead, unless the caller chose one.
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-tests-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 
-DAG_IDS = {"events_features", "seattle_weather"}
+# One DAG per top-level file, dag_id = file name (the convention `make new-dag` follows).
+DAG_IDS = {path.stem for path in DAGS_DIR.glob("*.py")}
 
 
 @contextmanager
@@ -29,11 +39,12 @@ def env(**values):
                 os.environ[key] = value
 
 
-def load_dagbag(mode: str, **extra):
+def load_dagbag(mode: str, dag_folder: Path = DAGS_DIR, **extra):
+    """DagBag of `dag_folder` (the DAG folder or one file) with ETL_SPARK_MODE=mode."""
     from airflow.dag_processing.dagbag import DagBag
 
     with env(ETL_SPARK_MODE=mode, **extra):
-        return DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
+        return DagBag(dag_folder=str(dag_folder), safe_mode=False)
 
 
 @pytest.fixture(scope="module", params=["local", "kubernetes"])

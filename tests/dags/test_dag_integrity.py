@@ -1,13 +1,10 @@
 """Every DAG imports cleanly in both modes and follows the platform's rules for DAGs."""
 import time
-from datetime import timedelta
 
 import pytest
-from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
-from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-from mlops_dags.alerts import DoorayWebhookNotifier
 from tests.dags.conftest import DAG_IDS, DAGS_DIR, env, load_dagbag
+from tests.dags.integrity import dag_policy_problems, task_policy_problems
 
 
 def test_no_import_errors_and_all_dags_found(dagbag):
@@ -17,26 +14,12 @@ def test_no_import_errors_and_all_dags_found(dagbag):
 
 def test_dag_level_policy(dagbag):
     for dag in dagbag.dags.values():
-        assert dag.max_active_runs == 1, dag.dag_id
-        assert dag.catchup is False, dag.dag_id
-        assert dag.dagrun_timeout is not None, dag.dag_id
-        assert dag.doc_md, dag.dag_id
-        dag.check_cycle()  # raises on a cycle
+        assert dag_policy_problems(dag) == []
 
 
 def test_every_task_retries_with_backoff_has_an_owner_a_timeout_and_final_failure_alerts(dagbag):
     for dag in dagbag.dags.values():
-        for task in dag.tasks:
-            where = f"{dag.dag_id}.{task.task_id}"
-            assert task.retries >= 1, where
-            assert task.retry_exponential_backoff, where
-            assert task.max_retry_delay and task.max_retry_delay <= timedelta(minutes=30), where
-            assert task.owner == "data-platform", where
-            assert task.execution_timeout is not None, where
-            kinds = {type(cb) for cb in task.on_failure_callback}
-            assert kinds == {SmtpNotifier, SlackWebhookNotifier, DoorayWebhookNotifier}, where
-            # Retries stay quiet: alerts are for failures that need a human.
-            assert not task.on_retry_callback, where
+        assert task_policy_problems(dag) == []
 
 
 def _chain(dag, first):

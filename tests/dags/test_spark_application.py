@@ -56,12 +56,17 @@ def test_applications_follow_the_platform_contract(applications):
         assert spec["timeToLiveSeconds"] > 0, name
         assert spec["sparkConf"]["spark.eventLog.dir"] == "s3a://mlops-prod-data/spark-events", name
         assert spec["restartPolicy"]["type"] == "Never", name  # Airflow owns retries
+        assert spec["sparkVersion"] == "4.2.0", name  # = pyspark in requirements.lock
+        assert {"name": "spark-tmp", "emptyDir": {"sizeLimit": "2Gi"}} in spec["volumes"], name
         for role in ("driver", "executor"):
             part = spec[role]
             assert part["podSecurityContext"]["runAsUser"] == 185 and part["podSecurityContext"]["runAsNonRoot"]
             sc = part["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
             assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+            # Read-only image root; temp files go to the spark-tmp emptyDir.
+            assert sc["readOnlyRootFilesystem"] is True, (name, role)
+            assert {"name": "spark-tmp", "mountPath": "/tmp"} in part["volumeMounts"], (name, role)
             assert part["cores"] and part["coreLimit"] and part["memory"] and part["memoryLimit"], (name, role)
             for label in ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "owner"):
                 assert label in part["labels"], (name, role, label)

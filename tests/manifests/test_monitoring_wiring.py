@@ -203,8 +203,6 @@ def test_spark_application_template_serves_prometheus_where_the_pod_monitor_look
     assert spark_conf_checks(template["sparkConf"], paths) == []
 
 
-@pytest.mark.xfail(reason="dags/templates/spark-application.yaml (owned by the DAG engineer) does not carry the "
-                          "Prometheus sparkConf yet; reported to the lead", strict=False)
 def test_dag_spark_application_matches_the_template_metrics_conf(env):
     paths = [e["path"] for e in one(app("monitoring", env), "PodMonitor", "spark-etls", "monitoring")
              ["spec"]["podMetricsEndpoints"]]
