@@ -20,3 +20,8 @@ e2e-secrets: venv go-tools controlplane-build schemas ## Rotate a secret on a li
 	@mkdir -p $(RUN_DIR)/reports
 	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/secrets \
 	  --junitxml=$(RUN_DIR)/reports/junit-secrets.xml $(PYTEST_ARGS)
+
+.PHONY: rotate-fernet-key
+rotate-fernet-key: venv go-tools ## Fernet key step 2: run `airflow rotate-fernet-key` in a scheduler pod that already has "new,old" keys
+	@if [ -z "$(CLUSTER)" ]; then echo "usage: make rotate-fernet-key CLUSTER=<$(subst $() ,|,$(CLUSTERS))>" >&2; exit 2; fi
+	@cd $(ROOT) && $(PY) -m tools.secrets.fernet --cluster "$(CLUSTER)"

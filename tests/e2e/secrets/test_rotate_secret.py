@@ -132,6 +132,61 @@ def test_a_statefulset_reader_gets_a_new_revision(dev_plane):
     assert new_revision != first_revision
 
 
+def make_fernet(live) -> subprocess.CompletedProcess:
+    env = dict(os.environ, KUBECONFIG=str(live.plane.kubeconfig))
+    return subprocess.run(["make", "-s", "-C", str(ROOT), "rotate-fernet-key", f"CLUSTER={CLUSTER}"],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_fernet_step_waits_for_the_rollout_and_picks_a_ready_pod_of_the_new_template(dev_plane):
+    apps, core = client.AppsV1Api(dev_plane.api), client.CoreV1Api(dev_plane.api)
+    scheduler = apps.read_namespaced_deployment("airflow-scheduler", "airflow")
+    assert RESTARTED_AT_ANNOTATION in template_annotations(scheduler), "runs after the fernet key rotation"
+
+    # No kubelet: the restarted pods never start, so the rollout is unfinished and the step refuses.
+    result = make_fernet(dev_plane)
+    # (make turns any failing recipe into exit 2; the CLI's own codes are unit-tested.)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "rollout of Deployment airflow/airflow-scheduler is not finished" in result.stderr
+
+    # Play the kubelet for the new ReplicaSet's pods; the real controllers then finish the rollout.
+    def newest_replica_set():
+        live = apps.read_namespaced_deployment("airflow-scheduler", "airflow")
+        revision = live.metadata.annotations["deployment.kubernetes.io/revision"]
+        return [rs for rs in owned_replica_sets(apps, live)
+                if rs.metadata.annotations.get("deployment.kubernetes.io/revision") == revision]
+
+    newest = wait_for(newest_replica_set, "the scheduler's newest ReplicaSet")[0]
+
+    def new_pods():
+        pods = core.list_namespaced_pod("airflow").items
+        return [p for p in pods if any(r.uid == newest.metadata.uid for r in p.metadata.owner_references or [])]
+
+    for pod in wait_for(new_pods, "pods of the scheduler's new ReplicaSet"):
+        core.patch_namespaced_pod_status(pod.metadata.name, "airflow", {"status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}, {"type": "ContainersReady", "status": "True"}],
+        }})
+
+    def rollout_finished():
+        live = apps.read_namespaced_deployment("airflow-scheduler", "airflow")
+        wanted = live.spec.replicas
+        status = live.status
+        return (status.updated_replicas == wanted and status.ready_replicas == wanted
+                and status.replicas == wanted and status.observed_generation == live.metadata.generation)
+
+    wait_for(rollout_finished, "the scheduler rollout to finish")
+
+    # Now a pod of the new template is chosen; the exec itself needs a kubelet, which is not here.
+    result = make_fernet(dev_plane)
+    chosen = {p.metadata.name for p in new_pods()}
+    assert any(f"in pod airflow/{name} (container airflow)" in result.stdout for name in chosen), result.stdout
+    assert result.returncode != 0
+    # The API server's own answer for a pod no kubelet has taken: proof the request got that far.
+    assert "refused to exec in airflow/" in result.stderr and "does not have a host assigned" in result.stderr, \
+        result.stderr
+
+
 def test_a_reader_missing_in_the_cluster_is_reported_and_the_rest_still_restart(dev_plane):
     apps = client.AppsV1Api(dev_plane.api)
     apps.delete_namespaced_deployment("airflow-triggerer", "airflow")
