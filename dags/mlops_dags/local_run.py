@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         outputs = stats_outputs(data_root, started_at)
     print()
     print(report(args.dag, run_id, rows, wall, outputs))
+    if not rows:
+        raise SystemExit(f"DAG run {run_id} ran no tasks: is {args.date} before the DAG's start_date?")
     failed = [r for r in rows if r[2] != "success"]
     if failed:
         raise SystemExit(f"{len(failed)} task(s) did not succeed: {failed}")

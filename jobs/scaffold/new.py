@@ -102,8 +102,7 @@ def plan_dag(root: Path, dag_id: str, job: str, today: date) -> list[Planned]:
     if job not in known_steps:
         raise ScaffoldError(f"job {job!r}: not a step of jobs/etl/cli.py (STEPS = {known_steps}); "
                             "the SparkApplication could not run it")
-    values = {"dag_id": dag_id, "job": job, "start_year": today.year, "start_month": today.month,
-              "start_day": today.day}
+    values = {"dag_id": dag_id, "job": job, "start_year": today.year - 1}
     planned = [
         Planned(root / "dags" / f"{dag_id}.py", _render("dag.py.tmpl", **values)),
         Planned(root / "tests" / "dags" / f"test_{dag_id}.py", _render("test_dag.py.tmpl", **values)),

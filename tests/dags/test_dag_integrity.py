@@ -65,3 +65,27 @@ def test_each_dag_file_parses_quickly(dag_file):
     assert not bag.import_errors
     # Loose on purpose (shared CI machine); the real number is measured by `make bench-etl`.
     assert elapsed < 5.0, f"{dag_file} took {elapsed:.2f}s to parse"
+
+
+def test_the_rules_can_fail():
+    """Guard against a vacuous pass: a DAG breaking each rule is reported, rule by rule."""
+    from datetime import datetime
+
+    from airflow.sdk import DAG, task
+
+    with DAG(dag_id="careless", schedule=None, start_date=datetime(2026, 1, 1), catchup=True,
+             max_active_runs=4) as careless:
+
+        @task(retries=0, owner="someone")
+        def step():
+            pass
+
+        step()
+
+    dag_problems = " ".join(dag_policy_problems(careless))
+    for rule in ("max_active_runs must be 1", "catchup must be stated False", "no dagrun_timeout", "no doc_md"):
+        assert rule in dag_problems
+    task_problems = " ".join(task_policy_problems(careless))
+    for rule in ("no retries", "without exponential backoff", "owner 'someone'", "no execution_timeout",
+                 "on_failure_callback must be"):
+        assert rule in task_problems

@@ -2,7 +2,9 @@
 bad requests are refused without writing anything, and what a good request writes works — the new
 DAG loads with the platform's DAG rules in both Spark modes and the generated tests pass."""
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,3 +104,15 @@ def test_scaffolded_job_and_dag_work(repo_copy):
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "7 passed" in run.stdout, run.stdout[-2000:]
+
+
+    # What `make run-dag DAG=... JOB=...` does, on the copy: Airflow runs the new DAG for a date.
+    local_run = subprocess.run(
+        [sys.executable, str(repo_copy / "dags/mlops_dags/local_run.py"), "--dag", "customer_orders_daily",
+         "--sample-input", "customer_orders", "--date", "2026-11-27", "--run-dir", str(repo_copy / ".run")],
+        cwd=repo_copy, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert local_run.returncode == 0, local_run.stdout[-3000:] + local_run.stderr[-2000:]
+    assert re.search(r"^\s+customer_orders\s+success", local_run.stdout, re.M), local_run.stdout
+    stats = json.loads((repo_copy / ".run/data/features/customer_orders/dt=2026-11-27/_stats.json").read_text())
+    assert stats["rows_in"] == stats["good"] + stats["quarantined"] == 7
