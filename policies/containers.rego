@@ -55,11 +55,9 @@ violations contains v if {
 		"only NET_BIND_SERVICE may be added back (restricted Pod Security Standard)")
 }
 
-# Spark pods are exempt: Spark on Kubernetes writes its work dir under the image's root and mounts
-# its own emptyDir scratch volumes, which a SparkApplication cannot redirect.
+# Spark drivers and executors too: Spark mounts its own emptyDir scratch dirs, and /tmp gets one.
 violations contains v if {
 	some x in containers
-	not x.spark
 	not sc(x).readOnlyRootFilesystem == true
 	v := violation(x, "container-readonly-rootfs",
 		sprintf("container %q has a writable root filesystem", [x.c.name]),
