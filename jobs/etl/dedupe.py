@@ -15,3 +15,15 @@ def dedupe(good: DataFrame) -> tuple[DataFrame, DataFrame]:
     unique = ranked.where("_rank = 1").drop("_rank")
     duplicates = ranked.where("_rank > 1").drop("_rank").withColumn(REASON, F.lit("duplicate_event_id"))
     return unique, duplicates
+
+
+def label_duplicates(judged: DataFrame, order_columns: list[str]) -> DataFrame:
+    """Same rule as dedupe(), applied in place: on rows without a reason yet, every copy of an
+    event_id but the first gets reason 'duplicate_event_id'. Rejected rows keep theirs.
+
+    Lets a job label all rows in one window pass (one shuffle) and split good/quarantined
+    afterwards, instead of running dedupe() once per output."""
+    is_good = F.col(REASON).isNull()
+    window = Window.partitionBy(is_good, "event_id").orderBy(*[F.col(c).asc_nulls_last() for c in order_columns])
+    copy_no = F.when(is_good, F.row_number().over(window))
+    return judged.withColumn(REASON, F.when(copy_no > 1, F.lit("duplicate_event_id")).otherwise(F.col(REASON)))

@@ -46,15 +46,20 @@ def reason_column(logical_date: date) -> Column:
     )
 
 
+def judge(raw: DataFrame, logical_date: date) -> DataFrame:
+    """raw plus the parsed event time and the reason column (null = good)."""
+    return raw.withColumn(
+        PARSED_TIME, F.try_to_timestamp(F.col("event_time"), F.lit(EVENT_TIME_FORMAT))
+    ).withColumn(REASON, reason_column(logical_date))
+
+
 def split_valid(raw: DataFrame, logical_date: date, cache: bool = True) -> tuple[DataFrame, DataFrame]:
     """Return (good, quarantined). good has typed, normalised columns; quarantined keeps the raw
     fields plus `quarantine_reason`. Their counts always add up to raw's count.
 
     cache=True parses the input once for both outputs (right for one file per task); for inputs
     bigger than memory, cache=False re-reads the input for each output instead of spilling."""
-    parsed = raw.withColumn(
-        PARSED_TIME, F.try_to_timestamp(F.col("event_time"), F.lit(EVENT_TIME_FORMAT))
-    ).withColumn(REASON, reason_column(logical_date))
+    parsed = judge(raw, logical_date)
     if cache:
         parsed = parsed.cache()
     good = parsed.where(F.col(REASON).isNull()).select(

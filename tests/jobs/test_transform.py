@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from etl.dedupe import dedupe
+from etl.dedupe import dedupe, label_duplicates
 from etl.quarantine import REASON, read_raw, split_valid
 from etl.transform import build_features
 from tests.jobs.conftest import DAY
@@ -104,3 +104,22 @@ def test_features_of_one_user(spark):
     assert one.active_seconds == 90 * 60
     assert one.dt == "2026-11-27"
     assert (two.revenue, two.avg_order_value, two.conversion_rate, two.sessions) == (0.0, None, None, 0)
+
+
+def test_label_duplicates_agrees_with_dedupe_and_keeps_earlier_reasons(spark):
+    rows = [
+        ("e1", 1, "view", datetime(2026, 11, 27, 9), None, "KR", "s", None),
+        ("e1", 1, "view", datetime(2026, 11, 27, 8), None, "KR", "s", None),
+        ("e1", 1, "view", datetime(2026, 11, 27, 8), None, "KR", "s", None),
+        ("e1", 1, "view", datetime(2026, 11, 27, 7), -1.0, "KR", "s", "negative_amount"),  # not a copy
+        ("e2", 2, "click", datetime(2026, 11, 27, 8), None, "KR", "s", None),
+    ]
+    df = spark.createDataFrame(rows, "event_id string, user_id long, event_type string, event_time timestamp, "
+                                     f"amount double, country string, session_id string, {REASON} string")
+    labelled = label_duplicates(df, ["event_time", "event_type", "amount", "country", "session_id", "user_id"])
+    reasons = sorted((r.event_id, r.event_time.hour, r[REASON] or "") for r in labelled.collect())
+    assert reasons == [("e1", 7, "negative_amount"), ("e1", 8, ""), ("e1", 8, "duplicate_event_id"),
+                       ("e1", 9, "duplicate_event_id"), ("e2", 8, "")]
+    unique, _ = dedupe(df.where(f"{REASON} IS NULL").drop(REASON))
+    assert {(r.event_id, r.event_time) for r in unique.collect()} == \
+        {(r.event_id, r.event_time) for r in labelled.where(f"{REASON} IS NULL").collect()}
