@@ -39,6 +39,9 @@ def run_spark(raw_glob: str, out_dir: str, day: date) -> dict:
         REASON, "event_id", "user_id", "event_type", "event_time", PARSED_TIME, "amount", "country",
         F.upper(F.trim("country")).alias("country_clean"), "session_id")
     labelled = label_duplicates(judged, [PARSED_TIME, "event_type", "amount", "country_clean", "session_id", "user_id"])
+    # The raw strings are only read back for rejected rows: null (nearly free in Parquet) elsewhere.
+    rejected_only = lambda name: F.when(F.col(REASON).isNotNull(), F.col(name)).alias(name)  # noqa: E731
+    labelled = labelled.select(*[rejected_only(c) if c in ("event_time", "country") else c for c in labelled.columns])
     timed("parse_label_stage", lambda: labelled.write.mode("overwrite").parquet(staging))
 
     staged = spark.read.parquet(staging)
