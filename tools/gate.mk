@@ -1,7 +1,8 @@
 ##@ Static gate
 .PHONY: validate
-validate: venv go-tools schemas ## Render every cluster and check it: yamllint, kustomize, kubeconform -strict (K8s + CRDs), policies
+validate: venv go-tools schemas ## Render every cluster and check it (yamllint, kustomize, kubeconform -strict, policies); scan git for secrets
 	@$(PY) -m tools.gate --json $(RUN_DIR)/gate/report.json
+	@$(PY) -m tools.gate.secrets_scan
 
 .PHONY: validate-policies
 validate-policies: go-tools ## Type-check the Rego policies (opa check --strict)
