@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ci_tools import git
-from ci_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, ToolFailure
+from ci_tools.errors import EXIT_OK, BadInput, ToolFailure, reports_errors
 from ci_tools.imageref import ImageBump, validate_bump
 from ci_tools.overlay_images import apply_bump, image_names, known_clusters, overlay_files
 
@@ -205,29 +205,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@reports_errors("bump")
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        if args.from_dir:
-            if args.image or args.tag or args.digest:
-                raise BadInput("give either --from-dir or --image/--tag/--digest, not both")
-            bumps = load_build_records(args.from_dir)
-        elif args.image:
-            bumps = [ImageBump(name=args.image, tag=args.tag or None, digest=args.digest or None)]
-        else:
-            raise BadInput("nothing to bump: give --image (with --tag and/or --digest) or --from-dir")
-        clusters = [c.strip() for c in args.clusters.split(",") if c.strip()]
-        if not clusters:
-            raise BadInput("--clusters is empty")
-        repo = git.toplevel(args.repo)
-        result = bump(repo, bumps, clusters, push=not args.no_push, remote=args.remote, branch=args.branch,
-                      attempts=args.attempts, backoff=args.backoff)
-    except BadInput as exc:
-        print(f"bump: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ToolFailure as exc:
-        print(f"bump: failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    if args.from_dir:
+        if args.image or args.tag or args.digest:
+            raise BadInput("give either --from-dir or --image/--tag/--digest, not both")
+        bumps = load_build_records(args.from_dir)
+    elif args.image:
+        bumps = [ImageBump(name=args.image, tag=args.tag or None, digest=args.digest or None)]
+    else:
+        raise BadInput("nothing to bump: give --image (with --tag and/or --digest) or --from-dir")
+    clusters = [c.strip() for c in args.clusters.split(",") if c.strip()]
+    if not clusters:
+        raise BadInput("--clusters is empty")
+    repo = git.toplevel(args.repo)
+    result = bump(repo, bumps, clusters, push=not args.no_push, remote=args.remote, branch=args.branch,
+                  attempts=args.attempts, backoff=args.backoff)
     state = "bumped" if result["changed"] else "already up to date"
     print(f"bump: {state}: {', '.join(result['images'])} in {','.join(clusters)} "
           f"(commit {result['commit'][:12]}, push attempts {result['attempts']})")

@@ -11,3 +11,23 @@ class BadInput(Exception):
 
 class ToolFailure(Exception):
     """A command we depend on failed; the message carries its output."""
+
+
+def reports_errors(prog: str):
+    """Decorate a CLI `main`: BadInput and ToolFailure become one line on stderr and their exit code."""
+    import functools
+    import sys
+
+    def wrap(main):
+        @functools.wraps(main)
+        def run(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs)
+            except BadInput as exc:
+                print(f"{prog}: error: {exc}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            except ToolFailure as exc:
+                print(f"{prog}: failed: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+        return run
+    return wrap

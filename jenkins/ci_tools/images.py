@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, BadInput, ToolFailure
+from ci_tools.errors import BadInput, ToolFailure, reports_errors
 from ci_tools.imageref import ImageBump, validate_bump
 from ci_tools.registry import resolve_digest
 
@@ -117,6 +117,7 @@ def _registry_auth() -> tuple[str, str] | None:
     return (user, token) if user and token else None
 
 
+@reports_errors("images")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="images", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["plan", "build", "script", "record"])
@@ -129,32 +130,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--insecure-registry", action="store_true", help="plain HTTP (a local test registry)")
     args = parser.parse_args(argv)
     repo = args.repo.resolve()
-    try:
-        builds = discover(repo, args.tag, args.registry)
-        for build in builds:
-            print(f"plan: {build.dockerfile.relative_to(repo)} -> {build.destination}")
-        if args.action == "plan":
-            return 0
-        if args.action == "record":
-            record_all(builds, args.records, not args.no_verify, args.insecure_registry)
-            return 0
-        script = write_script(repo, builds, args.executor, args.records)
-        if args.action == "script":
-            print(f"wrote {script}")
-            return 0
-        if not os.access(args.executor, os.X_OK):
-            print(f"images: kaniko executor {args.executor} not found: image builds run only in the Jenkins "
-                  "kaniko container (jenkins/agents/ci-pod.yaml); nothing was built or pushed", file=sys.stderr)
-            return EXIT_NO_BUILDER
-        if subprocess.run(["sh", str(script)]).returncode != 0:
-            raise ToolFailure(f"{script} failed: see the kaniko output above")
+    builds = discover(repo, args.tag, args.registry)
+    for build in builds:
+        print(f"plan: {build.dockerfile.relative_to(repo)} -> {build.destination}")
+    if args.action == "plan":
+        return 0
+    if args.action == "record":
         record_all(builds, args.records, not args.no_verify, args.insecure_registry)
-    except BadInput as exc:
-        print(f"images: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ToolFailure as exc:
-        print(f"images: failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return 0
+    script = write_script(repo, builds, args.executor, args.records)
+    if args.action == "script":
+        print(f"wrote {script}")
+        return 0
+    if not os.access(args.executor, os.X_OK):
+        print(f"images: kaniko executor {args.executor} not found: image builds run only in the Jenkins "
+              "kaniko container (jenkins/agents/ci-pod.yaml); nothing was built or pushed", file=sys.stderr)
+        return EXIT_NO_BUILDER
+    if subprocess.run(["sh", str(script)]).returncode != 0:
+        raise ToolFailure(f"{script} failed: see the kaniko output above")
+    record_all(builds, args.records, not args.no_verify, args.insecure_registry)
     return 0
 
 

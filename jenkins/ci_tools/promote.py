@@ -21,7 +21,7 @@ from pathlib import Path
 from ci_tools import git
 from ci_tools.bump import apply_validate_commit, plan_bumps
 from ci_tools.cluster_images import check_cluster, resolve_image, running_version, short_name, version_label
-from ci_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, ToolFailure
+from ci_tools.errors import EXIT_OK, BadInput, ToolFailure, reports_errors
 from ci_tools.imageref import ImageBump
 
 TRAILER_IMAGE = "Promoted-Image"
@@ -115,6 +115,7 @@ def report(p: Promotion, remote: str) -> str:
     return "\n".join(lines)
 
 
+@reports_errors("promote")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="promote", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", type=Path, default=Path.cwd())
@@ -124,17 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--push", action="store_true", help="push the promote branch")
     parser.add_argument("--remote", default="origin")
     args = parser.parse_args(argv)
-    try:
-        if not args.image.strip():
-            raise BadInput("IMAGE is empty: give the image to promote, e.g. IMAGE=spark-etl")
-        result = promote(git.toplevel(args.repo), args.image.strip(), args.source, args.target,
-                         push=args.push, remote=args.remote)
-    except BadInput as exc:
-        print(f"promote: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ToolFailure as exc:
-        print(f"promote: failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    if not args.image.strip():
+        raise BadInput("IMAGE is empty: give the image to promote, e.g. IMAGE=spark-etl")
+    result = promote(git.toplevel(args.repo), args.image.strip(), args.source, args.target,
+                     push=args.push, remote=args.remote)
     print(report(result, args.remote))
     return EXIT_OK
 

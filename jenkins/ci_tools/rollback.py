@@ -26,7 +26,7 @@ from ci_tools.bump import Plan, apply_validate_commit, push_with_retry
 from ci_tools.cluster_images import (
     check_cluster, entry_at, entry_fields, entry_in_text, image_files, resolve_image, short_name, version_label,
 )
-from ci_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput, ToolFailure
+from ci_tools.errors import EXIT_OK, BadInput, reports_errors
 from ci_tools.imageref import ImageBump, parse_reference, validate_bump
 from ci_tools.overlay_images import apply_bump
 from ci_tools.promote import TRAILER_IMAGE as PROMOTE_TRAILER
@@ -175,6 +175,7 @@ def report(r: Rollback, remote: str) -> str:
     return f"{line}\nnot pushed. Next: `git push {remote} HEAD` (or run with PUSH=1); Argo CD then syncs {r.cluster}."
 
 
+@reports_errors("rollback")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rollback", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", type=Path, default=Path.cwd())
@@ -183,17 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--push", action="store_true", help="push the rollback commit to the current branch")
     parser.add_argument("--remote", default="origin")
     args = parser.parse_args(argv)
-    try:
-        if not args.image.strip() or not args.cluster.strip():
-            raise BadInput("give IMAGE and CLUSTER, e.g. `make rollback IMAGE=spark-etl CLUSTER=prod`")
-        result = rollback(git.toplevel(args.repo), args.image.strip(), args.cluster.strip(),
-                          push=args.push, remote=args.remote)
-    except BadInput as exc:
-        print(f"rollback: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ToolFailure as exc:
-        print(f"rollback: failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    if not args.image.strip() or not args.cluster.strip():
+        raise BadInput("give IMAGE and CLUSTER, e.g. `make rollback IMAGE=spark-etl CLUSTER=prod`")
+    result = rollback(git.toplevel(args.repo), args.image.strip(), args.cluster.strip(),
+                      push=args.push, remote=args.remote)
     print(report(result, args.remote))
     return EXIT_OK
 
