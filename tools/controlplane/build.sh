@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build etcd, kube-apiserver, kube-controller-manager and kubectl from source at the pins in
+# Build etcd, kube-apiserver, kube-controller-manager, kubectl and the node's kubelet, kube-proxy
+# and kube-scheduler from source at the pins in
 # tools/versions.env into .tools/bin. A stamp per binary records what it was built from, so a
 # binary is rebuilt only when its pin (or its module's go.sum) changes.
 #
@@ -90,7 +91,8 @@ kube_stamp="$(stamp_for "$K8S_SERVER_VERSION" "$kube_module")"
 etcd_stamp="$(stamp_for "$ETCD_VERSION" "$etcd_module")"
 
 build_binary "$bin_dir/etcd" "$etcd_module" go.etcd.io/etcd/server/v3 "$etcd_stamp" -ldflags "-s -w"
-for out in "$bin_dir/kube-apiserver" "$bin_dir/kube-controller-manager" "$kubectl_dir/kubectl"; do
+for out in "$bin_dir/kube-apiserver" "$bin_dir/kube-controller-manager" "$kubectl_dir/kubectl" \
+           "$bin_dir/kube-scheduler" "$bin_dir/kube-proxy" "$bin_dir/kubelet"; do
   build_binary "$out" "$kube_module" "k8s.io/kubernetes/cmd/$(basename "$out")" "$kube_stamp" \
     -tags "$kube_tags" -ldflags "$kube_ldflags"
 done
