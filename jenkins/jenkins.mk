@@ -35,8 +35,8 @@ jenkinsfile-check: $(GROOVY_JAR) ## Parse the Jenkinsfile with Apache Groovy and
 preview: venv ## PR preview: object diff of every cluster between BASE (default origin/main) and HEAD -> .run/preview
 	@$(CI_PY) -m ci_tools.preview --repo $(ROOT) --base $(BASE) --head HEAD --out $(PREVIEW_DIR) $(PREVIEW_ARGS)
 
-.PHONY: images
-images: venv ## Build + push job images with kaniko (Jenkins kaniko container only; elsewhere prints the plan, exits 3)
+.PHONY: images-kaniko
+images-kaniko: venv ## Build + push job images with kaniko (Jenkins kaniko container only; elsewhere prints the plan, exits 3)
 	@$(CI_PY) -m ci_tools.images build --repo $(ROOT) --tag $(GIT_SHA) --records $(IMAGES_DIR)
 
 .PHONY: images-script
@@ -48,7 +48,7 @@ images-record: venv ## After kaniko.sh: check each pushed digest against the reg
 	@$(CI_PY) -m ci_tools.images record --repo $(ROOT) --tag $(GIT_SHA) --records $(IMAGES_DIR) $(IMAGES_RECORD_ARGS)
 
 .PHONY: images-plan
-images-plan: venv ## Print which images `make images` would build and push, with their tags
+images-plan: venv ## Print which images Jenkins (kaniko) would build and push, with their tags
 	@$(CI_PY) -m ci_tools.images plan --repo $(ROOT) --tag $(GIT_SHA)
 
 .PHONY: bump

@@ -184,15 +184,7 @@ class ControlPlane:
         self._reset_state()
         endpoints = _pick_endpoints()
         self.endpoints_file.write_text(json.dumps(asdict(endpoints), indent=2))
-        pki = pki_module.create_pki(
-            self.pki.directory,
-            {
-                # group system:masters: full rights, like kubeadm's admin.conf
-                "admin": ("kubernetes-admin", "system:masters"),
-                # the user name the RBAC bootstrap policy grants the controller manager
-                "kube-controller-manager": ("system:kube-controller-manager", None),
-            },
-        )
+        pki = pki_module.create_pki(self.pki.directory, self._pki_clients(), self._apiserver_ips())
         self.kubeconfig.write_text(
             _kubeconfig(endpoints.apiserver_url, pki.ca_cert, pki.client_cert("admin"),
                         pki.client_key("admin"), "admin")
@@ -229,6 +221,19 @@ class ControlPlane:
         timings["total"] = round(sum(timings.values()), 2)
         self.timings_file.write_text(json.dumps(timings, indent=2))
         return timings
+
+    def _pki_clients(self) -> dict[str, tuple[str, str | None]]:
+        """Client certificates to issue: file name -> (user, group). Subclasses add their own."""
+        return {
+            # group system:masters: full rights, like kubeadm's admin.conf
+            "admin": ("kubernetes-admin", "system:masters"),
+            # the user name the RBAC bootstrap policy grants the controller manager
+            "kube-controller-manager": ("system:kube-controller-manager", None),
+        }
+
+    def _apiserver_ips(self) -> tuple[str, ...]:
+        """Addresses besides 127.0.0.1 that the API server's certificate must name."""
+        return ()
 
     def _reset_state(self) -> None:
         for sub in ("etcd-data", "pki", "logs", "pids"):

@@ -100,11 +100,13 @@ def _name(common_name: str, organization: str | None = None) -> x509.Name:
     return x509.Name(attributes)
 
 
-def create_pki(directory: Path, clients: dict[str, tuple[str, str | None]]) -> Pki:
+def create_pki(directory: Path, clients: dict[str, tuple[str, str | None]],
+               apiserver_ips: tuple[str, ...] = ()) -> Pki:
     """Create CA, API server serving cert, one client cert per entry and the SA key pair.
 
     `clients` maps a file name to (user name, group): the API server maps a client certificate's
     CN to the user and O to the group (e.g. group system:masters for the admin).
+    `apiserver_ips` are extra addresses the serving certificate names (a node's own address).
     """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(directory)
@@ -137,7 +139,7 @@ def create_pki(directory: Path, clients: dict[str, tuple[str, str | None]]) -> P
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.DNSName(n) for n in server_names]
-                + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", KUBERNETES_SERVICE_IP)]
+                + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", KUBERNETES_SERVICE_IP, *apiserver_ips)]
             ),
             critical=False,
         )
@@ -166,3 +168,25 @@ def create_pki(directory: Path, clients: dict[str, tuple[str, str | None]]) -> P
         )
     )
     return pki
+
+
+def issue_serving_cert(pki: Pki, name: str, ips: tuple[str, ...], dns_names: tuple[str, ...]) -> tuple[Path, Path]:
+    """A serving certificate signed by the CA of `pki` (e.g. a kubelet's), written as NAME.crt/.key."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = _new_key()
+    cert = (
+        _builder(_name(name), ca_cert.subject, key.public_key())
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path, key_path = pki.directory / f"{name}.crt", pki.directory / f"{name}.key"
+    _write_key(key_path, key)
+    _write_cert(cert_path, cert)
+    return cert_path, key_path

@@ -1,0 +1,1 @@
+"""A real one-node Kubernetes on this machine (see tools/k8s/README.md)."""
