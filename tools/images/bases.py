@@ -196,5 +196,9 @@ class BaseBuilder:
                 command.append(f"--customize-hook={hook}")
             partial = tarball.with_suffix(".partial")
             command += [SUITE, str(partial), str(APT_SOURCES)]
-            subprocess.run(command, check=True, stdout=log, stderr=log)
+            try:
+                subprocess.run(command, check=True, stdout=log, stderr=log)
+            except subprocess.CalledProcessError:
+                partial.unlink(missing_ok=True)
+                raise
             partial.rename(tarball)

@@ -70,7 +70,7 @@ def discover(root: Path = L.ROOT) -> list[Image]:
     tools_bin = L.TOOLS_DIR / "bin"
     for name in NODE_IMAGES:
         dockerfile = root / "tools" / "k8s" / "images" / name / "Dockerfile"
-        binaries = {"pause": (), "coredns": (tools_bin / "coredns",),
+        binaries = {"pause": (root / "tools" / "k8s" / "pause" / "pause.c",), "coredns": (tools_bin / "coredns",),
                     "metrics-server": (tools_bin / "metrics-server",),
                     "local-path-provisioner": (tools_bin / "local-path-provisioner",)}[name]
         images.append(Image(name, dockerfile, dockerfile.parent, "node", binaries))
@@ -93,11 +93,13 @@ def copy_sources(dockerfile: Path) -> list[str]:
 
 
 def _hash_path(digest, path: Path) -> None:
+    """Names (relative to `path`, so two clones agree) and contents of every file below `path`."""
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:
         if "__pycache__" in file.parts:
             continue
-        digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+        name = file.name if file == path else str(file.relative_to(path))
+        digest.update(name.encode() + b"\0" + file.read_bytes() + b"\0")
 
 
 class Builder:
@@ -123,6 +125,7 @@ class Builder:
         digest.update(json.dumps(args, sort_keys=True).encode())
         for source in copy_sources(image.dockerfile):
             if image.group != "node":
+                digest.update(source.encode() + b"\0")
                 _hash_path(digest, image.context / source)
         for binary in image.binaries:
             _hash_path(digest, binary)

@@ -226,9 +226,9 @@ class LocalKubernetes:
         ns = self.layout.netns
         _sh("ip", "netns", "add", ns)
         _sh("ip", "link", "set", "lo", "up", netns=ns)
-        _sh("ip", "link", "add", "node0", "type", "dummy", netns=ns)
-        _sh("ip", "addr", "add", f"{L.NODE_IP}/{L.NODE_PREFIX}", "dev", "node0", netns=ns)
-        _sh("ip", "link", "set", "node0", "up", netns=ns)
+        # The node address sits on the namespace's loopback device (this machine's kernel has no
+        # `dummy` link type); it is still a non-loopback address, as the kubelet requires.
+        _sh("ip", "addr", "add", f"{L.NODE_IP}/32", "dev", "lo", netns=ns)
         # Forward between the pod bridge and the node; bridged pod traffic through iptables.
         for key, value in (("net.ipv4.ip_forward", "1"), ("net.bridge.bridge-nf-call-iptables", "1"),
                            ("net.ipv4.conf.all.route_localnet", "1")):
@@ -242,7 +242,9 @@ class LocalKubernetes:
         if self.healthy():
             print(f"k8s: already running (kubeconfig {lay.kubeconfig})")
             return self._status().get("timings", {})
-        left = self.leftovers()
+        # A running registry alone (left by `make images`) is reused, not cleaned up.
+        substrate = ("process registry", "process forwarder", f"network namespace {lay.netns}")
+        left = [item for item in self.leftovers() if not item.startswith(substrate)]
         if left:
             print(f"k8s: cleaning up after an earlier run that did not stop: {', '.join(left[:6])}"
                   f"{' ...' if len(left) > 6 else ''}")
@@ -392,6 +394,8 @@ class LocalKubernetes:
                 target.write_text(Template(source.read_text()).substitute(values))
             except KeyError as error:
                 raise ClusterError(f"{source}: no value for ${{{error.args[0]}}} (is its image built?)") from None
+            except ValueError as error:
+                raise ClusterError(f"{source}: {error} (write a literal dollar sign as $$)") from None
             rendered.append(target)
         return rendered
 
@@ -399,15 +403,19 @@ class LocalKubernetes:
         for manifest in manifests:
             self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
         for manifest in manifests:
-            for line in self.kubectl("get", "-f", str(manifest), "-o", "name").stdout.split():
-                if line.startswith(("deployment", "daemonset", "statefulset")):
-                    namespace = self.kubectl("get", "-f", str(manifest), "-o",
-                                             "jsonpath={.items[0].metadata.namespace}").stdout or "kube-system"
-                    result = self.kubectl("-n", namespace, "rollout", "status", line, "--timeout=180s",
-                                          check=False, timeout=200)
-                    if result.returncode != 0:
-                        raise ClusterError(f"add-on {line} from {manifest} not ready: {result.stderr.strip()}\n"
-                                           + self.kubectl("-n", namespace, "describe", line, check=False).stdout[-3000:])
+            for item in json.loads(self.kubectl("get", "-f", str(manifest), "-o", "json").stdout)["items"]:
+                if item["kind"] not in ("Deployment", "DaemonSet", "StatefulSet"):
+                    continue
+                ref = f"{item['kind'].lower()}/{item['metadata']['name']}"
+                namespace = item["metadata"]["namespace"]
+                result = self.kubectl("-n", namespace, "rollout", "status", ref, "--timeout=180s",
+                                      check=False, timeout=200)
+                if result.returncode != 0:
+                    pods = self.kubectl("-n", namespace, "get", "pods", "-o", "wide", check=False).stdout
+                    events = self.kubectl("-n", namespace, "get", "events", "--sort-by=.lastTimestamp",
+                                          check=False).stdout
+                    raise ClusterError(f"add-on {namespace}/{ref} from {manifest} not ready: "
+                                       f"{result.stderr.strip()}\n{pods}\n{events[-3000:]}")
 
     # --- waiting helpers -----------------------------------------------------------------------
     def _wait(self, check, component: str, log: Path | None = None, timeout: float = READY_TIMEOUT,
@@ -497,7 +505,9 @@ class LocalKubernetes:
         cgroups = procs.remove_cgroups(lay.cgroup_root)
         for pid_file in lay.pids.glob("*.pid") if lay.pids.exists() else []:
             pid_file.unlink()
-        left = self.leftovers()
+        # A running registry alone (left by `make images`) is reused, not cleaned up.
+        substrate = ("process registry", "process forwarder", f"network namespace {lay.netns}")
+        left = [item for item in self.leftovers() if not item.startswith(substrate)]
         if left:
             raise ClusterError(f"still present after stop: {', '.join(left)}"
                                + (f" (busy mounts: {stuck})" if stuck else "")

@@ -23,10 +23,9 @@ TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
 CACHE_DIR = Path(os.environ.get("MLOPS_CACHE_DIR", Path.home() / ".cache" / "mlops-platform"))
 
 NODE_NAME = "mlops-node"
-# The node's own address (a dummy interface in the node namespace): kubelet, the API server's
+# The node's own address (on the node namespace's loopback device): kubelet, the API server's
 # advertised endpoint and NodePorts live here. Never a loopback address: logs/exec need a real one.
 NODE_IP = "10.80.0.10"
-NODE_PREFIX = 24
 POD_SUBNET = "10.244.0.0/24"
 POD_GATEWAY = "10.244.0.1"
 POD_BRIDGE = "cni0"

@@ -96,6 +96,17 @@ def spawn(argv: list[str], log: Path, pid_file: Path, netns: str | None, cwd: Pa
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                    cwd=cwd, start_new_session=True)
     pid_file.write_text(f"{process.pid}\n")
+    # Until the last exec (Popen's, then nsenter's), the PID shows another command line; callers
+    # check "is this our component?" by command line, so return only once argv is the component's.
+    want = argv[0].encode()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[0] == want:
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.01)
     return process.pid
 
 
