@@ -505,8 +505,8 @@ class ControlPlane:
         if not any(s.running for s in states):
             stale = [f"{s.component} (pid {s.recorded})" for s in states if s.exited]
             if stale:
-                print(f"controlplane: ignoring stale PID files of {self.state_dir}: {', '.join(stale)} "
-                      "(those processes are gone)", file=sys.stderr)
+                print(f"controlplane: ignoring stale PID files in {self.state_dir}: {', '.join(stale)}; "
+                      "no process of this control plane has those PIDs", file=sys.stderr)
             return
         complete = all(len(s.pids) == 1 for s in states)
         if complete:
