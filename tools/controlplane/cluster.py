@@ -362,7 +362,6 @@ class ControlPlane:
         # The processes this object spawned (component -> latest): their exit status is known.
         self._children: dict[str, subprocess.Popen] = {}
         self._lock_depth = 0
-        self._lock_fd: int | None = None
 
     # --- paths -----------------------------------------------------------------------------
     @property
@@ -469,11 +468,11 @@ class ControlPlane:
                         time.sleep(0.2)
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"`{action}` (pid {os.getpid()})\n".encode(), 0)
-            self._lock_fd, self._lock_depth = fd, 1
+            self._lock_depth = 1
             try:
                 yield
             finally:
-                self._lock_depth, self._lock_fd = 0, None
+                self._lock_depth = 0
                 os.ftruncate(fd, 0)
         finally:
             os.close(fd)  # releases the lock
@@ -553,7 +552,9 @@ class ControlPlane:
                 self._wait_ready(component, endpoints)
                 timings[component] = round(time.monotonic() - started, 2)
         except BaseException:
-            self._down()
+            report = self._down()
+            stopped = ", ".join(f"{c} (pid {pid})" for c, pid, _ in report.stopped) or "nothing was running yet"
+            print(f"controlplane: start-up failed; stopped what it had started: {stopped}", file=sys.stderr)
             raise
         timings["total"] = round(sum(timings.values()), 2)
         self.timings_file.write_text(json.dumps(timings, indent=2))

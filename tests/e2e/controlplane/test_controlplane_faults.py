@@ -291,6 +291,7 @@ def test_port_in_use_is_named_with_its_holder_and_down_after_the_failed_start(
     message = f"port {busy_port} picked as the kube-apiserver secure port is in use by pid {os.getpid()}"
     assert err.count(message) == 2, err  # the first attempt, the one retry
     assert "retrying once with new ports" in err
+    assert err.count("start-up failed; stopped what it had started: etcd (pid ") == 2, err
     assert leftovers(state) == {}, "the etcd of the failed start was left running"
 
     assert main(["down", "--state-dir", str(state)]) == 0
