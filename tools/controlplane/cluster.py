@@ -496,7 +496,9 @@ class ControlPlane:
             except PortInUse as error:
                 # Free ports are picked before the components bind them; on a shared machine
                 # another process can take one in between. That (and only that) is worth one retry.
-                print(f"controlplane: {error}; retrying once with new ports", file=sys.stderr)
+                lines = str(error).splitlines()  # the cause and the log's last line suffice here
+                brief = "\n".join(lines[:1] + lines[-1:] if len(lines) > 1 else lines)
+                print(f"controlplane: {brief}\ncontrolplane: retrying once with new ports", file=sys.stderr)
                 return self._start_fresh()
 
     def _refuse_if_running(self) -> None:
