@@ -142,7 +142,7 @@ def test_up_ignores_stale_pid_files_and_leaves_the_stranger_alone(shared_plane):
 
 
 def test_second_up_while_the_first_starts_waits_and_reports_already_running(shared_plane):
-    code, out, err, _ = shared_plane["second"]
+    code, out, err = shared_plane["second"]
     first_pid = shared_plane["first"][3]
     assert code == 0, err
     assert f"waiting for `cluster-up` (pid {first_pid})" in err
