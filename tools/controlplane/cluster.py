@@ -356,7 +356,8 @@ class ControlPlane:
 
     def __init__(self, state_dir: Path = DEFAULT_STATE_DIR, tools_bin: Path = TOOLS_BIN):
         self.state_dir = Path(state_dir).resolve()
-        self.tools_bin = Path(tools_bin)
+        # Absolute (components start with cwd = state dir), but not resolved: any path works.
+        self.tools_bin = Path(tools_bin).absolute()
         self.pki = pki_module.Pki(self.state_dir / "pki")
         self.components: list[str] = list(self.COMPONENTS)
         # The processes this object spawned (component -> latest): their exit status is known.
@@ -549,7 +550,11 @@ class ControlPlane:
             for component in self.components:
                 started = time.monotonic()
                 self._check_ports(component, endpoints)
-                process = self._spawn(component, self._command(component, self._args(component, endpoints)))
+                argv = self._command(component, self._args(component, endpoints))
+                try:
+                    process = self._spawn(component, argv)
+                except OSError as error:
+                    raise ControlPlaneError(f"cannot start {component} ({argv[0]}): {error}") from error
                 self._children[component] = process
                 self._wait_ready(component, endpoints)
                 timings[component] = round(time.monotonic() - started, 2)
