@@ -10,15 +10,15 @@ controlplane-modules: ## Regenerate tools/controlplane/modules/*/go.mod+go.sum a
 	@$(ROOT)/tools/controlplane/sync-modules.sh
 
 .PHONY: cluster-up
-cluster-up: venv controlplane-build ## Start the local control plane on 127.0.0.1 (kubeconfig: .run/controlplane/kubeconfig)
+cluster-up: venv controlplane-build ## Start the local control plane on 127.0.0.1 (kubeconfig: .run/controlplane/kubeconfig); no-op if it already runs
 	@cd $(ROOT) && $(PY) -m tools.controlplane.cluster up --state-dir $(CONTROLPLANE_DIR)
 
 .PHONY: cluster-down
-cluster-down: venv ## Stop the local control plane by PID and wait until nothing is left running
+cluster-down: venv ## Stop every process of the local control plane (found by command line) and wait until none is left
 	@cd $(ROOT) && $(PY) -m tools.controlplane.cluster down --state-dir $(CONTROLPLANE_DIR)
 
 .PHONY: cluster-status
-cluster-status: venv ## Show which control-plane components are running
+cluster-status: venv ## Show each component (running, exited, not ready); exit 0 healthy, 1 degraded, 3 not running
 	@cd $(ROOT) && $(PY) -m tools.controlplane.cluster status --state-dir $(CONTROLPLANE_DIR)
 
 E2E_TARGETS += e2e-controlplane

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from tools.controlplane import pki as pki_module
-from tools.controlplane.cluster import ControlPlane, ControlPlaneError, _kubeconfig, _process_alive
+from tools.controlplane.cluster import AlreadyRunning, ControlPlane, ControlPlaneError, _kubeconfig, _process_alive
 from tools.k8s import configs, procs
 from tools.k8s import layout as L
 
@@ -100,6 +100,8 @@ class NodeControlPlane(ControlPlane):
             f"--kubelet-certificate-authority={self.pki.ca_cert}",
             f"--kubelet-client-certificate={self.pki.client_cert('admin')}",
             f"--kubelet-client-key={self.pki.client_key('admin')}",
+            # The node's name resolves nowhere (no resolver outside the cluster): use its address.
+            "--kubelet-preferred-address-types=InternalIP",
             # API aggregation (metrics.k8s.io): who may assert a user to an aggregated API server.
             f"--requestheader-client-ca-file={self.pki.ca_cert}",
             "--requestheader-allowed-names=front-proxy-client",
@@ -111,13 +113,17 @@ class NodeControlPlane(ControlPlane):
             "--enable-aggregator-routing=true",
         ]
 
-    def _spawn(self, component: str, args: list[str]) -> None:
+    def _command(self, component: str, args: list[str]) -> list[str]:
+        # nsenter enters only the network namespace, then execs: the PID and the environment
+        # markers the plane finds its processes by are the component's own.
+        return ["nsenter", f"--net=/run/netns/{self.layout.netns}", "--", *super()._command(component, args)]
+
+    def _spawn(self, component: str, argv: list[str]) -> subprocess.Popen:
         ports = self.endpoints()
         port = {"etcd": ports.etcd_client_port, "kube-apiserver": ports.apiserver_port,
                 "kube-controller-manager": ports.controller_manager_port}[component]
         start_forwarder(self.layout, port)
-        procs.spawn([str(self.tools_bin / component), *args], self.log_file(component),
-                    self.pid_file(component), self.layout.netns, self.state_dir)
+        return super()._spawn(component, argv)
 
 
 def start_forwarder(lay: L.Layout, port: int, target_port: int | None = None) -> None:
@@ -257,7 +263,10 @@ class LocalKubernetes:
             self.substrate_up()
             timings["netns+registry"] = round(time.monotonic() - phase, 2)
             phase = time.monotonic()
-            plane = self.control_plane.up()
+            try:
+                plane = self.control_plane.up()
+            except AlreadyRunning:  # cannot happen after the clean-up above; kept honest
+                raise ClusterError("the control plane was already running after clean-up") from None
             timings["control plane"] = round(time.monotonic() - phase, 2)
             shutil.copy(self.control_plane.kubeconfig, lay.kubeconfig)
             self._write_node_files(images["pause"])
@@ -493,7 +502,7 @@ class LocalKubernetes:
             if found.name == "containerd-shim-runc-v2":
                 procs.stop(found.pid, grace=5)
         try:
-            stopped += self.control_plane.down()
+            stopped += self.control_plane.down().components
         except ControlPlaneError as error:
             print(f"k8s: {error}", file=sys.stderr)
         for found in procs.find_ours(lay.state_dir):
