@@ -258,7 +258,8 @@ class LocalKubernetes:
         timings: dict[str, float] = {}
         started = time.monotonic()
         try:
-            self._reset_state()
+            self._reset_state()  # removing the last run's container layers takes a while
+            timings["reset state"] = round(time.monotonic() - started, 2)
             phase = time.monotonic()
             self.substrate_up()
             timings["netns+registry"] = round(time.monotonic() - phase, 2)

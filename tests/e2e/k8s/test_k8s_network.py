@@ -12,13 +12,23 @@ from tools.controlplane.pki import KUBERNETES_SERVICE_IP
 
 pytestmark = pytest.mark.e2e
 
+# kube-proxy programs a Service's rules shortly after its endpoint turns ready: retry for 60 s.
 CLIENT = """
-import json, socket, ssl, sys, urllib.error, urllib.request
+import json, socket, ssl, sys, time, urllib.error, urllib.request
 service, marker = sys.argv[1], sys.argv[2]
 out = {"kubernetes": socket.gethostbyname("kubernetes.default.svc"),
        "service": socket.gethostbyname(service)}
-with urllib.request.urlopen(f"http://{service}:8080/", timeout=10) as response:
-    out["body"] = response.read().decode().strip()
+deadline = time.time() + 60
+while True:
+    try:
+        with urllib.request.urlopen(f"http://{service}:8080/", timeout=10) as response:
+            out["body"] = response.read().decode().strip()
+        break
+    except OSError as error:
+        if time.time() > deadline:
+            raise
+        print("retrying:", error, file=sys.stderr)
+        time.sleep(1)
 # The API server through the `kubernetes` Service: any HTTP answer proves the path works.
 try:
     urllib.request.urlopen("https://kubernetes.default.svc/version", timeout=10,
