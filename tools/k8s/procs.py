@@ -185,8 +185,10 @@ def cgroup_dirs(cgroup_root: str) -> list[Path]:
     dirs = []
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         top = hierarchy / cgroup_root.lstrip("/")
+        # os.walk ignores directories that vanish while it walks (pods ending meanwhile).
+        for parent, children, _ in os.walk(top):
+            dirs.extend(Path(parent) / child for child in children)
         if top.is_dir():
-            dirs.extend(p for p in top.rglob("*") if p.is_dir())
             dirs.append(top)
     return sorted(dirs, key=lambda p: -len(p.parts))
 
