@@ -21,7 +21,13 @@ def run_gate(path: Path, capsys, *extra: str) -> tuple[int, str]:
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 20
+    assert len(CASES) >= 45
+
+
+def parity_line(out: str) -> str:
+    lines = [line for line in out.splitlines() if "Pod Security parity with k8s.io/pod-security-admission@" in line]
+    assert len(lines) == 1, f"no Pod Security parity summary in:\n{out}"
+    return lines[0]
 
 
 def test_good_app_passes_every_rule(capsys):
@@ -30,6 +36,8 @@ def test_good_app_passes_every_rule(capsys):
     assert "0 failures" in out.splitlines()[-1]
     # the embedded pod template was expanded and counted as an object of its own
     assert "objects checked" in out
+    line = parity_line(out)
+    assert " 0 disagree" in line and " 0 pods compared" not in line, line
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -43,6 +51,9 @@ def test_bad_case_fails_with_named_file_object_and_rule(case, capsys):
     assert any(all(text in b for text in expect["contains"]) for b in matching), out
     assert any("fix:" in b for b in matching), "every finding carries a fix hint"
     assert out.strip().splitlines()[-1].startswith("gate: ") and "failures" in out.splitlines()[-1]
+    # Rego and Kubernetes' own Pod Security code agree on every pod of every case
+    assert " 0 disagree" in parity_line(out), out
+    assert "pss-oracle-parity" not in out, out
 
 
 def test_every_policy_rule_has_a_failing_case():

@@ -65,13 +65,24 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         print(f"gate: {r.cluster}: {r.units} kustomizations rendered, {r.objects} objects, "
               f"{len(r.findings)} failures ({r.seconds:.1f}s; Kubernetes {', '.join(k8s_versions)})")
+    for r in results:
+        p = r.parity
+        if p is None:
+            continue
+        skipped = f", {len(p.skipped)} not decodable (schema failures)" if p.skipped else ""
+        print(f"gate: {r.cluster}: Pod Security parity with {p.module}: {len(p.objects)} objects, {p.pods} pods "
+              f"compared, {p.agreed} agree, {len(p.disagreements)} disagree{skipped}")
     total = sum(r.objects for r in results)
     print(f"gate: {total} objects checked in {len(results)} cluster(s), {len(findings)} failures")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "objects": total, "failures": [f.as_dict() for f in findings],
-            "clusters": [{"cluster": r.cluster, "objects": r.objects, "units": r.units, "seconds": r.seconds}
+            "clusters": [{"cluster": r.cluster, "objects": r.objects, "units": r.units, "seconds": r.seconds,
+                          "pod_security_parity": None if r.parity is None else {
+                              "module": r.parity.module, "objects": len(r.parity.objects), "pods": r.parity.pods,
+                              "agreed": r.parity.agreed, "disagreed": len(r.parity.disagreements),
+                              "skipped": len(r.parity.skipped)}}
                          for r in results]}, indent=2))
     return 1 if findings else 0
 
