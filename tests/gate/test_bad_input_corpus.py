@@ -93,3 +93,22 @@ def test_missing_cluster_config_is_a_clear_error(tmp_path, capsys):
     code = main(["--path", str(FIXTURES / "good-app"), "--cluster", "nowhere"])
     assert code == 2
     assert "policies/config/nowhere.yaml" in capsys.readouterr().err
+
+
+def test_every_rule_a_case_expects_is_a_declared_rule():
+    """rule_ids() is what exceptions are checked against: a rule the corpus sees firing must be in it."""
+    expected = {yaml.safe_load((FIXTURES / "bad" / c / "expect.yaml").read_text())["rule"] for c in CASES}
+    gate_rules = {r for r in expected if r in {"kustomize", "schema"} or r.startswith("yamllint/")}
+    assert expected - gate_rules <= policy.rule_ids()
+
+
+def test_a_listed_api_client_may_mount_its_token(tmp_path, capsys):
+    config = yaml.safe_load(CONFIG.read_text())
+    config["kubernetesApiClients"] = ["demo/default"]
+    listed = tmp_path / "config.yaml"
+    listed.write_text(yaml.safe_dump(config))
+    code = main(["--path", str(FIXTURES / "bad" / "token-automounted"), "--cluster", "fixture", "--config", str(listed)])
+    out = capsys.readouterr().out
+    assert code == 0 and "serviceaccount-token-not-mounted" not in out, out
+    code, out = run_gate(FIXTURES / "bad" / "token-automounted", capsys)
+    assert code == 1 and "serviceaccount-token-not-mounted" in out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +32,15 @@ def rego_files() -> list[Path]:
     return sorted(p for p in paths.POLICY_DIR.rglob("*.rego") if not p.name.endswith("_test.rego"))
 
 
+_RULE_ID = re.compile(r'(?:violation\(\s*\w+,\s*|"rule":\s*)"([a-z][a-z0-9-]*)"')
+
+
 def rule_ids() -> set[str]:
-    """Rule ids declared in the Rego files (used to reject exceptions for rules that do not exist)."""
+    """Rule ids declared in the Rego files (used to reject exceptions for rules that do not exist):
+    the rule argument of violation()/object_violation()/pss_violation(), or a literal "rule": "id"."""
     ids = set()
     for f in rego_files():
-        text = f.read_text()
-        for marker in ('violation(x, "', 'object_violation(item, "', 'pss_violation(f, "'):
-            for chunk in text.split(marker)[1:]:
-                ids.add(chunk.split('"', 1)[0])
+        ids.update(_RULE_ID.findall(f.read_text()))
     return ids
 
 
