@@ -7,7 +7,7 @@ psa-oracle: ## Build the Pod Security oracle (k8s.io/pod-security-admission at t
 
 .PHONY: validate
 validate: venv go-tools schemas psa-oracle ## Render every cluster and check it (yamllint, kustomize, kubeconform -strict, policies, Pod Security oracle); scan git for secrets
-	@$(PY) -m tools.gate --json $(RUN_DIR)/gate/report.json
+	@$(PY) -m tools.gate --show-parity --json $(RUN_DIR)/gate/report.json
 	@$(PY) -m tools.gate.secrets_scan
 
 .PHONY: validate-policies

@@ -187,9 +187,12 @@ def test_the_gate_fails_when_rego_misses_what_kubernetes_forbids(tmp_path, monke
             "securityContext": {**RESTRICTED_CONTAINER["securityContext"], "readOnlyRootFilesystem": True},
             "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "10m", "memory": "16Mi"}},
             "ports": [{"containerPort": 9000, "hostPort": 9000}]}]}}}}))
-    code = main(["--path", str(case), "--cluster", "fixture", "--config", str(CONFIG)])
+    code = main(["--path", str(case), "--cluster", "fixture", "--config", str(CONFIG), "--show-parity"])
     out = capsys.readouterr().out
     assert code == 1, out
+    shown = [line for line in out.splitlines() if line.startswith("parity [fixture] ")]
+    assert any("Deployment demo/web at restricted: DISAGREE (oracle fails: hostPorts)" in line for line in shown), out
+    assert sum(": agree " in line for line in shown) == len(shown) - 1
     parity = [line for line in out.splitlines() if ": pss-oracle-parity: " in line]
     assert parity, out
     assert "tests/fixtures/good-app/deployment.yaml: Deployment demo/web: pss-oracle-parity" in parity[0]

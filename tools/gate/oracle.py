@@ -29,6 +29,8 @@ class Comparison:
     skipped: list[tuple[int, str, str]] = field(default_factory=list)   # (index, role, reason)
     disagreements: list[tuple[int, str, str]] = field(default_factory=list)  # (index, role, message)
     module: str = ""
+    # one entry per pod the oracle evaluated: (index, role, level, agreed, controls the oracle fails)
+    pods_seen: list[tuple[int, str, str, bool, list[str]]] = field(default_factory=list)
 
 
 def run_oracle(input_file: Path) -> dict:
@@ -62,6 +64,7 @@ def compare(rego: PodSecurity, oracle: dict, schema_failed: set[int]) -> Compari
         out.objects.add(key[0])
         oracle_failed = {c["id"] for c in res.get("checks") or []}
         if key not in rego.pods:
+            out.pods_seen.append((key[0], role, res["level"], False, sorted(oracle_failed)))
             out.disagreements.append((key[0], role, f"the oracle evaluated a {_pod(role)} at {res['level']} "
                                       f"(fails: {sorted(oracle_failed) or 'none'}) that the Rego rules do not see"))
             continue
@@ -81,6 +84,7 @@ def compare(rego: PodSecurity, oracle: dict, schema_failed: set[int]) -> Compari
                                       + "; ".join(problems)))
         else:
             out.agreed += 1
+        out.pods_seen.append((key[0], role, res["level"], not problems, sorted(oracle_failed)))
     for key in sorted(set(rego.pods) - seen):
         out.disagreements.append((key[0], key[1], f"the Rego rules evaluated a {_pod(key[1])} at {rego.pods[key]} "
                                   "that the oracle does not see"))

@@ -23,6 +23,7 @@ class ClusterResult:
     used_exceptions: set[int] = field(default_factory=set)
     seconds: float = 0.0
     parity: oracle.Comparison | None = None
+    parity_rows: list[dict] = field(default_factory=list)  # per pod: where it is and whether both agree
 
 
 def _render_unit(unit: Path) -> list[Rendered] | RenderError:
@@ -88,6 +89,9 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
 
     schema_failed = {err.index for errors in schema_errors for err in errors}
     result.parity = oracle.compare(pod_security, oracle_output, schema_failed)
+    for index, role, level, agreed, failed in result.parity.pods_seen:
+        result.parity_rows.append({"source": rendered[index].source, "object": object_id(objects[index]),
+                                   "pod": role, "level": level, "agree": agreed, "oracle_fails": failed})
     for index, _role, message in result.parity.disagreements:
         result.findings.append(finding(
             index, oracle.RULE, f"Rego and Kubernetes' Pod Security admission ({result.parity.module}) disagree: {message}",
