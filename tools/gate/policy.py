@@ -82,7 +82,15 @@ class PodSecurity:
     failed: dict[tuple[int, str], set[str]]
 
 
-def evaluate(cluster: str, config: dict, objects: list[dict], workdir: Path) -> tuple[list[Violation], PodSecurity]:
+def evaluate(cluster: str, config: dict, objects: list[dict], workdir: Path) -> list[Violation]:
+    """The policy violations of `objects` (the Rego rules' findings, before exceptions)."""
+    return evaluate_with_pod_security(cluster, config, objects, workdir)[0]
+
+
+def evaluate_with_pod_security(cluster: str, config: dict, objects: list[dict],
+                               workdir: Path) -> tuple[list[Violation], PodSecurity]:
+    """The violations, and the Rego Pod Security verdict per pod (what the oracle is compared with).
+    The OPA input is left in workdir/input.json for the oracle to read."""
     workdir.mkdir(parents=True, exist_ok=True)
     input_file = workdir / "input.json"
     input_file.write_text(json.dumps({

@@ -67,7 +67,7 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
     with ThreadPoolExecutor(max_workers=len(kubernetes_versions) + 1) as pool:
         schema_runs = [pool.submit(schema.validate, objects, version, workdir / f"objects-{version}")
                        for version in kubernetes_versions]
-        policy_run = pool.submit(policy.evaluate, cluster, config, objects, workdir)
+        policy_run = pool.submit(policy.evaluate_with_pod_security, cluster, config, objects, workdir)
         schema_errors = [run.result() for run in schema_runs]
         violations, pod_security = policy_run.result()
     # the oracle reads the very input file OPA read
