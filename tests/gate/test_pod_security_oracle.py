@@ -243,3 +243,23 @@ def test_the_oracle_build_is_a_no_op_when_current():
                           check=False)
     assert proc.returncode == 0, proc.stderr
     assert "building" not in proc.stdout and binary.stat().st_mtime_ns == before
+
+
+def test_windows_pods_are_exempt_from_the_linux_only_controls_on_both_sides(tmp_path, capsys):
+    case = tmp_path / "windows"
+    case.mkdir()
+    (case / "kustomization.yaml").write_text(
+        f"resources:\n- {os.path.relpath(FIXTURES / 'good-app', case)}\npatches:\n- path: patch.yaml\n")
+    (case / "patch.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {
+            "os": {"name": "windows"},
+            "securityContext": {"seccompProfile": None},
+            "containers": [{"name": "web", "securityContext": {"allowPrivilegeEscalation": None, "capabilities": None}}],
+        }}}}))
+    code = main(["--path", str(case), "--cluster", "fixture", "--config", str(CONFIG), "--show-parity"])
+    out = capsys.readouterr().out
+    assert "Deployment demo/web at restricted: agree (oracle fails: none)" in out, out
+    for rule in ("container-no-privilege-escalation", "container-drop-all-capabilities", "container-seccomp"):
+        assert rule not in out, out
+    assert code == 0, out
