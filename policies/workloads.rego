@@ -1,7 +1,7 @@
 # Where pod specs and containers live in the kinds we deploy.
 package platform
 
-pod_template_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+pod_template_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job"}
 
 pod_spec(obj) := obj.spec if obj.kind == "Pod"
 

@@ -21,7 +21,13 @@ def run_gate(path: Path, capsys, *extra: str) -> tuple[int, str]:
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 20
+    assert len(CASES) >= 45
+
+
+def parity_line(out: str) -> str:
+    lines = [line for line in out.splitlines() if "Pod Security parity with k8s.io/pod-security-admission@" in line]
+    assert len(lines) == 1, f"no Pod Security parity summary in:\n{out}"
+    return lines[0]
 
 
 def test_good_app_passes_every_rule(capsys):
@@ -30,6 +36,8 @@ def test_good_app_passes_every_rule(capsys):
     assert "0 failures" in out.splitlines()[-1]
     # the embedded pod template was expanded and counted as an object of its own
     assert "objects checked" in out
+    line = parity_line(out)
+    assert " 0 disagree" in line and " 0 pods compared" not in line, line
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -43,6 +51,9 @@ def test_bad_case_fails_with_named_file_object_and_rule(case, capsys):
     assert any(all(text in b for text in expect["contains"]) for b in matching), out
     assert any("fix:" in b for b in matching), "every finding carries a fix hint"
     assert out.strip().splitlines()[-1].startswith("gate: ") and "failures" in out.splitlines()[-1]
+    # Rego and Kubernetes' own Pod Security code agree on every pod of every case
+    assert " 0 disagree" in parity_line(out), out
+    assert "pss-oracle-parity" not in out, out
 
 
 def test_every_policy_rule_has_a_failing_case():
@@ -82,3 +93,22 @@ def test_missing_cluster_config_is_a_clear_error(tmp_path, capsys):
     code = main(["--path", str(FIXTURES / "good-app"), "--cluster", "nowhere"])
     assert code == 2
     assert "policies/config/nowhere.yaml" in capsys.readouterr().err
+
+
+def test_every_rule_a_case_expects_is_a_declared_rule():
+    """rule_ids() is what exceptions are checked against: a rule the corpus sees firing must be in it."""
+    expected = {yaml.safe_load((FIXTURES / "bad" / c / "expect.yaml").read_text())["rule"] for c in CASES}
+    gate_rules = {r for r in expected if r in {"kustomize", "schema"} or r.startswith("yamllint/")}
+    assert expected - gate_rules <= policy.rule_ids()
+
+
+def test_a_listed_api_client_may_mount_its_token(tmp_path, capsys):
+    config = yaml.safe_load(CONFIG.read_text())
+    config["kubernetesApiClients"] = ["demo/default"]
+    listed = tmp_path / "config.yaml"
+    listed.write_text(yaml.safe_dump(config))
+    code = main(["--path", str(FIXTURES / "bad" / "token-automounted"), "--cluster", "fixture", "--config", str(listed)])
+    out = capsys.readouterr().out
+    assert code == 0 and "serviceaccount-token-not-mounted" not in out, out
+    code, out = run_gate(FIXTURES / "bad" / "token-automounted", capsys)
+    assert code == 1 and "serviceaccount-token-not-mounted" in out

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kubernetes-version", action="append", dest="kubernetes_versions",
                         help="Kubernetes versions to validate against (default: target and next minor)")
     parser.add_argument("--json", type=Path, help="also write the findings as JSON here")
+    parser.add_argument("--show-parity", action="store_true",
+                        help="print one line per pod: do the Rego rules and Kubernetes' Pod Security code agree")
     args = parser.parse_args(argv)
 
     k8s_versions = args.kubernetes_versions or [versions["K8S_TARGET_VERSION"], versions["K8S_NEXT_VERSION"]]
@@ -60,18 +62,39 @@ def main(argv: list[str] | None = None) -> int:
                     f"{e['kind']} {e.get('namespace', '')}/{e['name']}".replace(" /", " "), "stale-exception",
                     f"exception for {e['rule']} matches nothing", "delete the entry (the object or the rule is gone)"))
 
+    if args.show_parity:
+        for r in results:
+            for row in r.parity_rows:
+                where = f"{row['object']}" + (f" ({row['pod']} pod)" if row["pod"] else "")
+                print(f"parity [{r.cluster}] {row['source']}: {where} at {row['level']}: "
+                      f"{'agree' if row['agree'] else 'DISAGREE'} (oracle fails: {', '.join(row['oracle_fails']) or 'none'})")
     for f in findings:
         print(f.render())
     for r in results:
         print(f"gate: {r.cluster}: {r.units} kustomizations rendered, {r.objects} objects, "
               f"{len(r.findings)} failures ({r.seconds:.1f}s; Kubernetes {', '.join(k8s_versions)})")
+    for r in results:
+        p = r.parity
+        if p is None:
+            continue
+        skipped = f", {len(p.skipped)} not decodable (schema failures)" if p.skipped else ""
+        print(f"gate: {r.cluster}: Pod Security parity with {p.module}: {len(p.objects)} objects, {p.pods} pods "
+              f"compared, {p.agreed} agree, {len(p.disagreements)} disagree{skipped}")
     total = sum(r.objects for r in results)
-    print(f"gate: {total} objects checked in {len(results)} cluster(s), {len(findings)} failures")
+    compared = [r.parity for r in results if r.parity is not None]
+    parity = (f"; Pod Security oracle: {sum(len(p.objects) for p in compared)} objects, "
+              f"{sum(p.pods for p in compared)} pods compared, "
+              f"{sum(len(p.disagreements) for p in compared)} disagreements")
+    print(f"gate: {total} objects checked in {len(results)} cluster(s), {len(findings)} failures{parity}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "objects": total, "failures": [f.as_dict() for f in findings],
-            "clusters": [{"cluster": r.cluster, "objects": r.objects, "units": r.units, "seconds": r.seconds}
+            "clusters": [{"cluster": r.cluster, "objects": r.objects, "units": r.units, "seconds": r.seconds,
+                          "pod_security_parity": None if r.parity is None else {
+                              "module": r.parity.module, "objects": len(r.parity.objects), "pods": r.parity.pods,
+                              "agreed": r.parity.agreed, "disagreed": len(r.parity.disagreements),
+                              "skipped": len(r.parity.skipped), "pods_compared": r.parity_rows}}
                          for r in results]}, indent=2))
     return 1 if findings else 0
 

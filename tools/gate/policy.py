@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +32,15 @@ def rego_files() -> list[Path]:
     return sorted(p for p in paths.POLICY_DIR.rglob("*.rego") if not p.name.endswith("_test.rego"))
 
 
+_RULE_ID = re.compile(r'(?:violation\(\s*\w+,\s*|"rule":\s*)"([a-z][a-z0-9-]*)"')
+
+
 def rule_ids() -> set[str]:
-    """Rule ids declared in the Rego files (used to reject exceptions for rules that do not exist)."""
+    """Rule ids declared in the Rego files (used to reject exceptions for rules that do not exist):
+    the rule argument of violation()/object_violation()/pss_violation(), or a literal "rule": "id"."""
     ids = set()
     for f in rego_files():
-        text = f.read_text()
-        for marker in ('violation(x, "', 'object_violation(item, "'):
-            for chunk in text.split(marker)[1:]:
-                ids.add(chunk.split('"', 1)[0])
+        ids.update(_RULE_ID.findall(f.read_text()))
     return ids
 
 
@@ -72,7 +74,23 @@ def load_exceptions(path: Path | None = None) -> list[dict]:
     return entries
 
 
+@dataclass
+class PodSecurity:
+    """What the Rego Pod Security rules concluded, for the comparison with the oracle: every pod
+    they found ((index, role) -> namespace level) and the controls it fails at that level."""
+    pods: dict[tuple[int, str], str]
+    failed: dict[tuple[int, str], set[str]]
+
+
 def evaluate(cluster: str, config: dict, objects: list[dict], workdir: Path) -> list[Violation]:
+    """The policy violations of `objects` (the Rego rules' findings, before exceptions)."""
+    return evaluate_with_pod_security(cluster, config, objects, workdir)[0]
+
+
+def evaluate_with_pod_security(cluster: str, config: dict, objects: list[dict],
+                               workdir: Path) -> tuple[list[Violation], PodSecurity]:
+    """The violations, and the Rego Pod Security verdict per pod (what the oracle is compared with).
+    The OPA input is left in workdir/input.json for the oracle to read."""
     workdir.mkdir(parents=True, exist_ok=True)
     input_file = workdir / "input.json"
     input_file.write_text(json.dumps({
@@ -83,14 +101,20 @@ def evaluate(cluster: str, config: dict, objects: list[dict], workdir: Path) -> 
     cmd = [paths.tool("opa"), "eval", "--format", "json", "--input", str(input_file)]
     for f in rego_files():
         cmd += ["--data", str(f)]
-    cmd.append("data.platform.violations")
+    cmd.append("data.platform.violations; data.platform.pss_pods; data.platform.pss_verdicts")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"opa eval failed: {proc.stderr.strip() or proc.stdout.strip()}")
     result = json.loads(proc.stdout)
-    values = result.get("result", [{}])[0].get("expressions", [{}])[0].get("value", []) if result.get("result") else []
+    if not result.get("result"):
+        raise RuntimeError(f"opa eval returned no result: {proc.stdout[:500]}")
+    values, pss_pods, pss_verdicts = (e["value"] for e in result["result"][0]["expressions"])
     out = [Violation(v["index"], v["rule"], v.get("container", ""), v["msg"], v.get("hint", "")) for v in values]
-    return sorted(out, key=lambda v: (v.index, v.rule, v.container, v.message))
+    pods = {(p["index"], p["role"]): p["level"] for p in pss_pods}
+    failed: dict[tuple[int, str], set[str]] = {key: set() for key in pods}
+    for v in pss_verdicts:
+        failed.setdefault((v["index"], v["role"]), set()).add(v["check"])
+    return sorted(out, key=lambda v: (v.index, v.rule, v.container, v.message)), PodSecurity(pods, failed)
 
 
 def matches(exception: dict, cluster: str, obj: dict, violation: Violation) -> bool:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths, policy, schema
+from . import oracle, paths, policy, schema
 from .embedded import embedded_pods
 from .findings import Finding, object_id
 from .lint import lint
@@ -22,6 +22,8 @@ class ClusterResult:
     findings: list[Finding] = field(default_factory=list)
     used_exceptions: set[int] = field(default_factory=set)
     seconds: float = 0.0
+    parity: oracle.Comparison | None = None
+    parity_rows: list[dict] = field(default_factory=list)  # per pod: where it is and whether both agree
 
 
 def _render_unit(unit: Path) -> list[Rendered] | RenderError:
@@ -65,9 +67,11 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
     with ThreadPoolExecutor(max_workers=len(kubernetes_versions) + 1) as pool:
         schema_runs = [pool.submit(schema.validate, objects, version, workdir / f"objects-{version}")
                        for version in kubernetes_versions]
-        policy_run = pool.submit(policy.evaluate, cluster, config, objects, workdir)
+        policy_run = pool.submit(policy.evaluate_with_pod_security, cluster, config, objects, workdir)
         schema_errors = [run.result() for run in schema_runs]
-        violations = policy_run.result()
+        violations, pod_security = policy_run.result()
+    # the oracle reads the very input file OPA read
+    oracle_output = oracle.run_oracle(workdir / "input.json")
 
     seen: set[tuple[int, str]] = set()
     for n, (version, errors) in enumerate(zip(kubernetes_versions, schema_errors)):
@@ -82,6 +86,17 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
                     if err.message.startswith("no schema") else
                     f"fix the field name, type or value; schemas: Kubernetes {version} and the pinned CRDs")
             result.findings.append(finding(err.index, label, err.message.splitlines()[0], hint, err.details[:8]))
+
+    schema_failed = {err.index for errors in schema_errors for err in errors}
+    result.parity = oracle.compare(pod_security, oracle_output, schema_failed)
+    for index, role, level, agreed, failed in result.parity.pods_seen:
+        result.parity_rows.append({"source": rendered[index].source, "object": object_id(objects[index]),
+                                   "pod": role, "level": level, "agree": agreed, "oracle_fails": failed})
+    for index, _role, message in result.parity.disagreements:
+        result.findings.append(finding(
+            index, oracle.RULE, f"Rego and Kubernetes' Pod Security admission ({result.parity.module}) disagree: {message}",
+            "fix policies/podsecurity.rego (or tools/psa-oracle's mapping of this kind to pods): both must give "
+            "the API server's verdict"))
 
     for v in violations:
         waived = [i for i, e in enumerate(exceptions) if policy.matches(e, cluster, objects[v.index], v)]
