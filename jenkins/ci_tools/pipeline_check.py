@@ -118,10 +118,12 @@ def problems(name: str, sim: Simulation) -> list[str]:
     if name == "main":
         need("preview" not in targets, "main has no PR preview")
         order = [t for t in sim.make_targets() if t in {"unit", "images-script", "images-record", "bump-built"}]
-        need(order == ["unit", "images-script", "images-record", "bump-built"], f"main must test, build, record, bump in order, got {order}")
+        need(order == ["unit", "images-script", "images-record", "bump-built"],
+             f"main must test, build, record, bump in order, got {order}")
         need(any(s.container == "kaniko" and "kaniko.sh" in s.arg for s in sim.steps), "kaniko must run in the kaniko container")
         need("Bumped-Image" in sim.description, "the build description must carry the bumped images")
-    need("disableConcurrentBuilds" in sim.options and "timeout" in sim.options, "options need disableConcurrentBuilds and timeout")
+    need("disableConcurrentBuilds" in sim.options and "timeout" in sim.options,
+         "options need disableConcurrentBuilds and timeout")
     return found
 
 

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from ci_repo_factory import KUSTOMIZE_VALIDATE, clone, git
 
 ROOT = Path(__file__).resolve().parents[2]

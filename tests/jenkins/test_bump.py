@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ci_repo_factory import SPARK_ETL, clone, git, make_remote, run_tool
 
 DIGEST = "sha256:" + "ab" * 32

@@ -37,7 +37,8 @@ def test_agent_containers_are_pinned_and_bounded(pod_file):
     for c in pod["spec"]["containers"]:
         where = f"{pod_file.name}: container {c['name']}"
         image = c["image"]
-        assert re.search(r":[A-Za-z0-9_][A-Za-z0-9_.-]*$|@sha256:[a-f0-9]{64}$", image.split("/")[-1]), f"{where}: unpinned {image}"
+        pinned = re.search(r":[A-Za-z0-9_][A-Za-z0-9_.-]*$|@sha256:[a-f0-9]{64}$", image.split("/")[-1])
+        assert pinned, f"{where}: unpinned {image}"
         assert not image.endswith(":latest"), where
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{where}: needs cpu+memory {kind}"
@@ -76,7 +77,8 @@ def test_no_secret_value_is_in_git():
     for cred_id, body in casc_credentials().items():
         for key, value in body.items():
             if key in secret_fields:
-                assert re.fullmatch(r"\$\{[A-Z0-9_]+\}", str(value)), f"jenkins/casc/jenkins.yaml: credential {cred_id}: {key} must be a ${{...}} placeholder"
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+\}", str(value)), (
+                    f"jenkins/casc/jenkins.yaml: credential {cred_id}: {key} must be a ${{...}} placeholder")
     realm = CASC["jenkins"]["securityRealm"]["github"]
     assert realm["clientSecret"].startswith("${")
     # The placeholders are filled from an ExternalSecret, never a plaintext Secret.

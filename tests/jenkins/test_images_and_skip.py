@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ci_repo_factory import clone, git, make_remote, run_tool
 
 DOCKERFILES = {"jobs/images/spark-etl/Dockerfile": "FROM scratch\n", "jobs/images/airflow/Dockerfile": "FROM scratch\n"}

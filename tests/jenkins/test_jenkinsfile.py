@@ -72,7 +72,7 @@ def make_database_targets() -> set[str]:
     proc = subprocess.run(["make", "-C", str(ROOT), "-pRrq", "--no-print-directory", "help"],
                           capture_output=True, text=True)
     targets, lines = set(), proc.stdout.splitlines()
-    for previous, line in zip([""] + lines, lines):
+    for previous, line in zip(["", *lines], lines, strict=False):
         m = re.match(r"^([A-Za-z0-9_.-]+):", line)
         if m and previous != "# Not a target:":
             targets.add(m.group(1))

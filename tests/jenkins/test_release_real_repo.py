@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from ci_repo_factory import clone, git
+
 from ci_tools.overlay_images import image_names, overlay_files
 from tools.gate.render import render
 
