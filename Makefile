@@ -66,10 +66,19 @@ lock: ## Re-resolve requirements.in into requirements.lock (after changing a pin
 	$(VENV)/bin/uv pip compile $(ROOT)/requirements.in --python-version 3.11 --generate-hashes -o $(ROOT)/requirements.lock
 
 ##@ Checks
+# .pre-commit-config.yaml runs exactly the prerequisites of `lint`, one hook each
+# (tests/toolchain/test_lint_config.py keeps the two equal).
 .PHONY: lint
-lint: venv ## yamllint every YAML file with the committed config
+lint: lint-yaml lint-python ## Every linter: yamllint (YAML) and ruff (Python), committed configs
+
+.PHONY: lint-yaml
+lint-yaml: venv ## yamllint every YAML file with the committed config (.yamllint.yaml)
 	@cd $(ROOT) && $(VENV)/bin/yamllint --strict -c .yamllint.yaml .
 	@echo "yamllint: ok"
+
+.PHONY: lint-python
+lint-python: venv ## ruff check every Python file with the committed config ([tool.ruff] in pyproject.toml)
+	@cd $(ROOT) && $(VENV)/bin/ruff check --config pyproject.toml .
 
 .PHONY: unit
 unit: setup ## Run the pytest suite (everything but e2e); no tests collected is a failure
