@@ -42,6 +42,10 @@ test: setup lint validate unit ## Run every offline gate: lint, static gate, all
 .PHONY: e2e
 e2e: setup $(E2E_TARGETS) ## Run the end-to-end suites against live local servers (control plane, Airflow)
 
+# One JUnit file per suite (.run/reports/e2e-<suite>.xml), so the suites of one build do not overwrite
+# each other's report and Jenkins publishes them apart from the unit tests' junit.xml.
+$(E2E_TARGETS): PYTEST_ARGS += --junitxml=$(RUN_DIR)/reports/$@.xml
+
 .PHONY: bench
 bench: setup $(BENCH_TARGETS) ## Run every benchmark; results are printed and kept under .run/bench
 
