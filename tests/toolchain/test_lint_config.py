@@ -113,6 +113,8 @@ def summary() -> dict:
 def test_the_committed_ruff_config_finds_the_bugs_the_issue_names(tmp_path, where):
     """Unused import (F401), loop-variable closure (B023), Airflow 3 removal (AIR301) and implicit
     multiple_outputs (AIR202, a preview rule selected by code) are reported in every linted folder."""
+    if not RUFF.is_file():
+        pytest.fail(f"{RUFF} is missing: run `make setup` (requirements.lock pins ruff)")
     target = ROOT / where / f"_ruff_probe_{tmp_path.name}.py"
     target.write_text(BUGGY)
     try:
