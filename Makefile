@@ -42,6 +42,10 @@ test: setup lint validate unit ## Run every offline gate: lint, static gate, all
 .PHONY: e2e
 e2e: setup $(E2E_TARGETS) ## Run the end-to-end suites against live local servers (control plane, Airflow)
 
+# One JUnit file per suite (.run/reports/e2e-<suite>.xml), so the suites of one build do not overwrite
+# each other's report and Jenkins publishes them apart from the unit tests' junit.xml.
+$(E2E_TARGETS): PYTEST_ARGS += --junitxml=$(RUN_DIR)/reports/$@.xml
+
 .PHONY: bench
 bench: setup $(BENCH_TARGETS) ## Run every benchmark; results are printed and kept under .run/bench
 
@@ -71,10 +75,19 @@ lock: ## Re-resolve requirements.in into requirements.lock (after changing a pin
 	    --python-version 3.11 --generate-hashes --no-header --quiet -o $$dir/requirements.lock; done
 
 ##@ Checks
+# .pre-commit-config.yaml runs exactly the prerequisites of `lint`, one hook each
+# (tests/toolchain/test_lint_config.py keeps the two equal).
 .PHONY: lint
-lint: venv ## yamllint every YAML file with the committed config
+lint: lint-yaml lint-python ## Every linter: yamllint (YAML) and ruff (Python), committed configs
+
+.PHONY: lint-yaml
+lint-yaml: venv ## yamllint every YAML file with the committed config (.yamllint.yaml)
 	@cd $(ROOT) && $(VENV)/bin/yamllint --strict -c .yamllint.yaml .
 	@echo "yamllint: ok"
+
+.PHONY: lint-python
+lint-python: venv ## ruff check every Python file with the committed config ([tool.ruff] in pyproject.toml)
+	@cd $(ROOT) && $(VENV)/bin/ruff check --config pyproject.toml .
 
 .PHONY: unit
 unit: setup ## Run the pytest suite (everything but e2e); no tests collected is a failure

@@ -40,7 +40,7 @@ with DAG(
 
             return pipeline.list_partitions(None, EventsLayout(SETTINGS.data_root), date.fromisoformat(ds))
 
-        @task(max_active_tis_per_dag=2)
+        @task(multiple_outputs=False, max_active_tis_per_dag=2)
         def validate_partition(part: str, ds: str | None = None) -> dict:
             from datetime import date
 
@@ -51,7 +51,7 @@ with DAG(
             return pipeline.validate_partition(local_session(DAG_ID), EventsLayout(SETTINGS.data_root),
                                                date.fromisoformat(ds), part)
 
-        @task
+        @task(multiple_outputs=False)
         def build_features(ds: str | None = None) -> dict:
             from datetime import date
 
@@ -73,7 +73,7 @@ with DAG(
             return pipeline.check_quality(local_session(DAG_ID), EventsLayout(SETTINGS.data_root),
                                           date.fromisoformat(ds))
 
-        @task
+        @task(multiple_outputs=False)
         def publish_manifest(ds: str | None = None, run_id: str | None = None) -> dict:
             from datetime import date
 

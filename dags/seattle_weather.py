@@ -39,7 +39,7 @@ with DAG(
 
     if SETTINGS.spark_mode == "local":
 
-        @task(max_active_tis_per_dag=2)
+        @task(multiple_outputs=False, max_active_tis_per_dag=2)
         def build_year(year: int) -> dict:
             from etl import weather
             from etl.session import local_session

@@ -65,12 +65,27 @@ bump-built: venv ## Bump every image `make images` pushed (records in .run/image
 history: venv ## Recent builds of the pipeline (JENKINS_URL, JENKINS_USER, JENKINS_API_TOKEN, JOB=mlops-platform/main)
 	@$(CI_PY) -m ci_tools.history --job "$${JOB:-mlops-platform/main}" --limit "$${LIMIT:-10}"
 
+# The e2e suites by what they need. A PR runs those that start no local Kubernetes, unprivileged in the
+# build pod; `make e2e` (main, in the privileged e2e pod) runs them all. Every suite in E2E_TARGETS is
+# in exactly one list (tests/jenkins/test_agent_pods.py), so a new suite has to be placed knowingly.
+E2E_NO_CLUSTER_TARGETS := e2e-airflow e2e-monitoring
+E2E_CLUSTER_TARGETS    := e2e-controlplane e2e-secrets
+
+.PHONY: e2e-no-cluster
+e2e-no-cluster: setup $(E2E_NO_CLUSTER_TARGETS) ## Run the e2e suites that need no local Kubernetes (what a pull request runs)
+
+.PHONY: e2e-suites
+e2e-suites: ## Print the e2e suites: all, those without a cluster, those with one (for the pipeline tests)
+	@echo "all: $(sort $(E2E_TARGETS))"
+	@echo "no-cluster: $(sort $(E2E_NO_CLUSTER_TARGETS))"
+	@echo "cluster: $(sort $(E2E_CLUSTER_TARGETS))"
+
 .PHONY: ci-skip-check
-ci-skip-check: ## Exit 0 when HEAD is a CI bot bump commit (the Jenkinsfile then skips the build), else 1
+ci-skip-check: venv ## Print BOT_COMMIT=true when HEAD is a CI bot bump commit (Jenkins then skips the build), else =false
 	@$(CI_PY) -m ci_tools.skip --repo $(ROOT)
 
 .PHONY: release-commit-check
-release-commit-check: ## Exit 0 when HEAD only promotes or rolls back images (main then builds and bumps nothing), else 1
+release-commit-check: venv ## Print RELEASE_COMMIT=true when HEAD only promotes/rolls back images (main builds nothing), else =false
 	@$(CI_PY) -m ci_tools.skip --release --repo $(ROOT)
 
 BENCH_TARGETS += bench-bump

@@ -108,7 +108,8 @@ def events_outputs(data_root: Path, day: date) -> dict:
 def weather_outputs(data_root: Path) -> dict:
     from etl.weather import WeatherLayout
 
-    stats = [json.loads(p.read_text()) for p in sorted((data_root / "features" / "seattle_weather_monthly").glob("year=*/_stats.json"))]
+    monthly = data_root / "features" / "seattle_weather_monthly"
+    stats = [json.loads(p.read_text()) for p in sorted(monthly.glob("year=*/_stats.json"))]
     return {
         "rows in": sum(s["rows_in"] for s in stats),
         "rows good": sum(s["good"] for s in stats),

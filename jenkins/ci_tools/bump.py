@@ -27,7 +27,7 @@ from ci_tools.overlay_images import apply_bump, image_names, known_clusters, ove
 
 SKIP_MARKER = "[ci skip]"
 TRAILER = "Bumped-Image"
-DEFAULT_VALIDATE_CMD = "make validate"
+VALIDATE_TARGET = ("validate",)  # the static gate of the repository being edited
 
 
 @dataclass
@@ -35,9 +35,6 @@ class Plan:
     """New contents for each overlay file that changes."""
 
     changes: dict[Path, str] = field(default_factory=dict)
-
-    def touched_overlays(self) -> list[Path]:
-        return sorted({p.parent for p in self.changes})
 
 
 def plan_bumps(repo: Path, bumps: list[ImageBump], clusters: list[str]) -> Plan:
@@ -68,17 +65,18 @@ def plan_bumps(repo: Path, bumps: list[ImageBump], clusters: list[str]) -> Plan:
     return plan
 
 
-def run_validation(repo: Path, overlays: list[Path]) -> None:
-    """The static gate (or the command in BUMP_VALIDATE_CMD) must pass on the edited tree.
+def run_validation(repo: Path) -> None:
+    """The repository's own static gate, `make validate`, must pass on the edited tree.
 
-    The command runs in the repo root and gets the edited overlay folders in BUMP_TOUCHED_OVERLAYS.
+    There is no switch to run anything else: a bump, promotion or rollback that the gate would refuse
+    never reaches a commit.
     """
-    command = os.environ.get("BUMP_VALIDATE_CMD", DEFAULT_VALIDATE_CMD)
-    env = dict(os.environ, BUMP_TOUCHED_OVERLAYS=" ".join(str(p) for p in overlays))
-    proc = subprocess.run(["bash", "-c", command], cwd=repo, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["make", "--no-print-directory", "-C", str(repo), *VALIDATE_TARGET],
+                          cwd=repo, capture_output=True, text=True)
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()[-4000:]
-        raise ToolFailure(f"validation `{command}` failed (exit {proc.returncode}) on the bumped overlays:\n{output}")
+        raise ToolFailure(f"validation `make {' '.join(VALIDATE_TARGET)}` failed (exit {proc.returncode}) "
+                          f"on the bumped overlays:\n{output}")
 
 
 def commit_message(bumps: list[ImageBump], clusters: list[str]) -> str:
@@ -97,7 +95,7 @@ def apply_validate_commit(repo: Path, plan: Plan, message: str, *, bot: bool) ->
     for path, text in plan.changes.items():
         path.write_text(text)
     try:
-        run_validation(repo, plan.touched_overlays())
+        run_validation(repo)
     except ToolFailure:
         for path, text in originals.items():
             path.write_text(text)
@@ -121,10 +119,6 @@ def _push_rejected_as_stale(stderr: str) -> bool:
     return any(m in stderr for m in markers)
 
 
-def _files_of_head(repo: Path) -> list[str]:
-    return git.run(repo, "diff-tree", "--no-commit-id", "--name-only", "-r", "HEAD").stdout.split()
-
-
 def push_with_retry(repo: Path, redo: Callable[[], bool], remote: str, branch: str, attempts: int,
                     backoff: float, *, bot: bool = True) -> int:
     """Push HEAD to remote/branch; when someone pushed first, fetch, rebase (or redo the edit) and retry.
@@ -146,7 +140,7 @@ def push_with_retry(repo: Path, redo: Callable[[], bool], remote: str, branch: s
         rebased = git.run(repo, "rebase", "--quiet", "FETCH_HEAD", check=False, bot=bot)
         if rebased.returncode == 0:
             # The rebased commit is a new tree (ours + upstream): it passes the gate too, or nothing is pushed.
-            run_validation(repo, sorted({(repo / f).parent for f in _files_of_head(repo)}))
+            run_validation(repo)
             continue
         # Neighbouring lines changed upstream: start again from the remote tip and redo the edit.
         git.run(repo, "rebase", "--abort", check=False)

@@ -14,10 +14,9 @@ import json
 import os
 import sys
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jenkins
-
 from ci_tools.bump import TRAILER
 
 
@@ -48,7 +47,7 @@ def _images_of(build: dict) -> list[str]:
 
 
 def to_row(build: dict) -> BuildRow:
-    started = datetime.fromtimestamp(build.get("timestamp", 0) / 1000, tz=timezone.utc)
+    started = datetime.fromtimestamp(build.get("timestamp", 0) / 1000, tz=UTC)
     result = build.get("result") or ("RUNNING" if build.get("building") else "UNKNOWN")
     return BuildRow(
         number=build["number"], result=result, duration_s=round(build.get("duration", 0) / 1000, 1),

@@ -80,7 +80,7 @@ def field_changes(old, new, path: str = "") -> list[FieldChange]:
             return changes
         if len(old) == len(new):
             changes = []
-            for i, (a, b) in enumerate(zip(old, new)):
+            for i, (a, b) in enumerate(zip(old, new, strict=True)):
                 changes += field_changes(a, b, f"{path}[{i}]")
             return changes
         # Unnamed items and a new length (rules, destinations, args): report items in or out.

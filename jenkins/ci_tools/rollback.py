@@ -24,7 +24,14 @@ from ci_tools import git
 from ci_tools.bump import TRAILER as BUMP_TRAILER
 from ci_tools.bump import Plan, apply_validate_commit, push_with_retry
 from ci_tools.cluster_images import (
-    check_cluster, entry_at, entry_fields, entry_in_text, image_files, resolve_image, short_name, version_label,
+    check_cluster,
+    entry_at,
+    entry_fields,
+    entry_in_text,
+    image_files,
+    resolve_image,
+    short_name,
+    version_label,
 )
 from ci_tools.errors import EXIT_OK, BadInput, reports_errors
 from ci_tools.imageref import ImageBump, parse_reference, validate_bump

@@ -1,7 +1,11 @@
 """Tell the pipeline which commits must not start the image build-and-bump path.
 
-    python -m ci_tools.skip [--repo .]            # exit 0: skip everything (CI bot bump commit), 1: build
-    python -m ci_tools.skip --release [--repo .]  # exit 0: a promotion/rollback (test it, build no images)
+    python -m ci_tools.skip [--repo .]            # prints BOT_COMMIT=true (skip everything) or BOT_COMMIT=false
+    python -m ci_tools.skip --release [--repo .]  # prints RELEASE_COMMIT=true (test, build no images) or =false
+
+Both exit 0 when they could decide, and the answer is the last line of stdout; any failure (git cannot
+read the commit, bad arguments) exits non-zero without an answer, so the Jenkinsfile fails the build
+instead of guessing: a guess of "not a release" would build and bump images over a rollback.
 
 A bot bump commit would loop forever. A release commit (`make promote` merged, `make rollback`) only
 moves image pins: building new images from it and bumping the overlays would undo the very release.
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from ci_tools import git
 from ci_tools.bump import SKIP_MARKER
+from ci_tools.errors import reports_errors
 from ci_tools.promote import TRAILER_IMAGE as PROMOTED
 from ci_tools.rollback import TRAILER_IMAGE as ROLLED_BACK
 
@@ -52,6 +57,7 @@ def is_release_commit(repo: Path, rev: str = "HEAD") -> tuple[bool, str]:
     return True, f"{rev} only promotes or rolls back images ({len(commits)} commit(s)): no image build, no bump"
 
 
+@reports_errors("skip")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="skip", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repo", type=Path, default=Path.cwd())
@@ -61,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.release:
         release, reason = is_release_commit(args.repo, args.rev)
         print(f"release-commit-check: {'release' if release else 'build images'}: {reason}")
-        return 0 if release else 1
+        print(f"RELEASE_COMMIT={'true' if release else 'false'}")
+        return 0
     skip, reason = is_bot_commit(args.repo, args.rev)
     print(f"ci-skip-check: {'skip' if skip else 'build'}: {reason}")
-    return 0 if skip else 1
+    print(f"BOT_COMMIT={'true' if skip else 'false'}")
+    return 0
 
 
 if __name__ == "__main__":

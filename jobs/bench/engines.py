@@ -8,7 +8,8 @@ import json
 import os
 import sys
 import time
-from datetime import date, datetime, time as dtime, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
 
 from etl.schema import ALLOWED_LATENESS
 

@@ -10,11 +10,10 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psutil
@@ -117,7 +116,8 @@ def markdown(results: dict) -> str:
                      f"{s['rows_per_s']:,} | {s['peak_rss_mb']:,} | {size['spark_to_duckdb']:.2f} |")
         lines.append(f"| {size['rows_in']:,} | DuckDB | {d['seconds']:.1f} | {d['wall_seconds']:.1f} | "
                      f"{d['rows_per_s']:,} | {d['peak_rss_mb']:,} | |")
-    lines += ["", "DAG parse time, ms: median of 5 DagBag parses after a first one (first = in a fresh process, incl. provider imports):", "",
+    lines += ["", "DAG parse time, ms: median of 5 DagBag parses after a first one "
+              "(first = in a fresh process, incl. provider imports):", "",
               "| file | local mode | kubernetes mode |", "|---|---:|---:|"]
     for name in results["dag_parse_ms"]["local"]:
         lines.append(f"| {name} | {results['dag_parse_ms']['local'][name]} | "
@@ -134,7 +134,7 @@ def main() -> None:
     args = parser.parse_args()
 
     results = {
-        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os.cpu_count()} cores, {round(psutil.virtual_memory().total / 2**30)} GiB, "
                    f"load avg {os.getloadavg()[0]:.1f} at start, {platform.python_version()}",
         "sizes": [],

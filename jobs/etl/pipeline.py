@@ -58,7 +58,8 @@ def validate_partition(spark, layout: EventsLayout, day: date, part: str) -> dic
     if stats["rows_in"] != stats["good"] + stats["quarantined"]:
         raise AssertionError(f"rows lost in validation of {layout.raw_file(day, part)}: {stats}")
     side = {STATS_FILE: json.dumps(stats, sort_keys=True)}
-    atomic.write_partition(spark, layout.quarantine(day, part), _write_parquet(quarantined.withColumn("dt", F.lit(str(day)))), side)
+    quarantined = quarantined.withColumn("dt", F.lit(str(day)))
+    atomic.write_partition(spark, layout.quarantine(day, part), _write_parquet(quarantined), side)
     atomic.write_partition(spark, layout.staged(day, part), _write_parquet(good), side)
     return stats
 

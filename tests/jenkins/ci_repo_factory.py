@@ -23,6 +23,7 @@ def git(cwd: Path, *args: str) -> str:
 def base_files(extra_images: int = 0, job_image: str = SPARK_ETL) -> dict[str, str]:
     """A base ConfigMap carrying the job image (as the Airflow base does) and two overlays."""
     files = {
+        "Makefile": TINY_GATE_MAKEFILE,
         "apps/airflow/base/kustomization.yaml": (
             "resources:\n  - job-images.yaml\nconfigurations:\n  - image-fields.yaml\n"
         ),
@@ -73,8 +74,30 @@ def clone(remote: Path, dest: Path) -> Path:
     return dest
 
 
-# Light but real validation for bumps in temp repos: kustomize must still build every touched overlay.
-KUSTOMIZE_VALIDATE = 'for d in $BUMP_TOUCHED_OVERLAYS; do kubectl kustomize "$d" >/dev/null || exit 1; done'
+# The tiny repos' own static gate, run by the tools as `make validate` exactly like this repository's:
+# every cluster must still build with kustomize, and no rendered line may contain a text listed in
+# gate/deny-<cluster>.txt (a policy the tests use to make the gate refuse a chosen edit).
+TINY_GATE_MAKEFILE = """\
+.PHONY: validate
+validate:
+\t@for dir in clusters/*/; do \\
+\t  cluster=$$(basename $$dir); \\
+\t  rendered=$$(kubectl kustomize $$dir) || exit 1; \\
+\t  if [ -s gate/deny-$$cluster.txt ] && printf '%s\\n' "$$rendered" | grep -F -f gate/deny-$$cluster.txt >&2; then \\
+\t    echo "gate: clusters/$$cluster renders a denied value" >&2; exit 1; \\
+\t  fi; \\
+\tdone; echo "gate: ok"
+"""
+
+
+def deny(work: Path, cluster: str, text: str) -> None:
+    """Commit and push a gate policy: the cluster may not render `text` (so an edit that adds it fails)."""
+    path = work / "gate" / f"deny-{cluster}.txt"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text + "\n")
+    git(work, "add", str(path.relative_to(work)))
+    git(work, "commit", "--quiet", "-m", f"gate: {cluster} may not render {text}")
+    git(work, "push", "--quiet", "origin", "HEAD:main")
 
 
 def run_tool(module: str, *args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:

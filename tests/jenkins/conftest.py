@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from ci_repo_factory import KUSTOMIZE_VALIDATE, clone, git
+from ci_repo_factory import clone, git
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
@@ -33,6 +32,14 @@ def groovy_jar() -> Path:
 
 
 @pytest.fixture(scope="session")
+def simulations(groovy_jar):
+    """Every scenario of ci_tools.pipeline_check, dry-run once (one JVM) for all the pipeline tests."""
+    from ci_tools.pipeline_check import SCENARIOS, simulate_many
+
+    return simulate_many(groovy_jar, ROOT / "Jenkinsfile", SCENARIOS)
+
+
+@pytest.fixture(scope="session")
 def crane() -> Path:
     return require_tool(TOOLS_DIR / "bin" / "crane")
 
@@ -48,7 +55,9 @@ def ci_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = f"{ROOT / 'jenkins'}:{ROOT}"  # ci_tools, and tools.gate for the preview
     env["PATH"] = f"{ROOT / '.venv' / 'bin'}:{TOOLS_DIR / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
-    env["BUMP_VALIDATE_CMD"] = KUSTOMIZE_VALIDATE
+    # As under a make given this checkout's venv and tools: the `make validate` the tools run in a clone
+    # of this repository reuses them instead of building its own (make reads overrides from MAKEFLAGS).
+    env["MAKEFLAGS"] = f"VENV={ROOT / '.venv'} TOOLS_DIR={TOOLS_DIR}"
     env.pop("GIT_DIR", None)
     return env
 
@@ -60,4 +69,8 @@ def real_clone(tmp_path: Path) -> tuple[Path, Path]:
     git(tmp_path, "clone", "--quiet", "--bare", str(ROOT), str(remote))
     if not (remote / "HEAD").is_file():
         pytest.fail("could not clone the repository")
+    # The remote's main is this checkout's HEAD, whichever branch (or worktree) the tests run on.
+    head = git(ROOT, "rev-parse", "HEAD").strip()
+    git(remote, "update-ref", "refs/heads/main", head)
+    git(remote, "symbolic-ref", "HEAD", "refs/heads/main")
     return remote, clone(remote, tmp_path / "work")

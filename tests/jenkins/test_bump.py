@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from ci_repo_factory import SPARK_ETL, clone, git, make_remote, run_tool
+from ci_repo_factory import SPARK_ETL, clone, deny, git, make_remote, run_tool
 
 DIGEST = "sha256:" + "ab" * 32
 OVERLAY = "apps/airflow/overlays/{}/kustomization.yaml"
@@ -127,11 +126,12 @@ def test_dirty_working_tree_is_refused(repo, ci_env):
 
 def test_failed_validation_restores_files_and_pushes_nothing(repo, ci_env):
     remote, work = repo
+    deny(work, "prod", f"{SPARK_ETL}:v9")  # the repo's gate (`make validate`) refuses this image in prod
     before = remote_head(remote)
-    env = dict(ci_env, BUMP_VALIDATE_CMD="echo 'policy says no' >&2; exit 3")
-    result = run_tool("bump", "--repo", str(work), "--image", SPARK_ETL, "--tag", "v9", env=env)
+    result = run_tool("bump", "--repo", str(work), "--image", SPARK_ETL, "--tag", "v9", env=ci_env)
     assert result.returncode == 1
-    assert "validation `echo 'policy says no'" in result.stderr and "policy says no" in result.stderr
+    assert "validation `make validate` failed" in result.stderr
+    assert "gate: clusters/prod renders a denied value" in result.stderr
     assert git(work, "status", "--porcelain") == ""
     assert remote_head(remote) == before
 
@@ -179,14 +179,10 @@ def test_stale_clone_rebases_onto_an_unrelated_upstream_commit(repo, ci_env, tmp
 def test_rebased_result_that_fails_validation_is_not_pushed(repo, ci_env, tmp_path):
     remote, work = repo
     other = clone(remote, tmp_path / "other")
-    (other / "BROKEN").write_text("upstream broke the gate\n")
-    git(other, "add", "BROKEN")
-    git(other, "commit", "--quiet", "-m", "break")
-    git(other, "push", "--quiet", "origin", "main")
+    deny(other, "dev", f"{SPARK_ETL}:v4")  # merged meanwhile: the stale clone passes, the rebased tree fails
     upstream = remote_head(remote)
 
-    env = dict(ci_env, BUMP_VALIDATE_CMD="test ! -e BROKEN || { echo 'gate: BROKEN exists' >&2; exit 1; }")
-    result = run_tool("bump", "--repo", str(work), "--image", SPARK_ETL, "--tag", "v4", env=env)
+    result = run_tool("bump", "--repo", str(work), "--image", SPARK_ETL, "--tag", "v4", env=ci_env)
     assert result.returncode == 1
-    assert "gate: BROKEN exists" in result.stderr
+    assert "gate: clusters/dev renders a denied value" in result.stderr
     assert remote_head(remote) == upstream

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ci_repo_factory import REGISTRY, clone, git, make_remote
 
 BUMPS = 20
@@ -37,7 +36,7 @@ def test_twenty_concurrent_bumps_all_land(tmp_path: Path, ci_env):
     ]
     outputs = [p.communicate(timeout=600) for p in procs]
     elapsed = time.monotonic() - started
-    failures = [(i, err) for i, (p, (_out, err)) in enumerate(zip(procs, outputs)) if p.returncode != 0]
+    failures = [(i, err) for i, (p, (_out, err)) in enumerate(zip(procs, outputs, strict=True)) if p.returncode != 0]
     assert not failures, failures
 
     attempts = [int(out.rsplit("push attempts ", 1)[1].rstrip(")\n")) for out, _ in outputs]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ci_repo_factory import clone, git, make_remote, run_tool
 
 DOCKERFILES = {"jobs/images/spark-etl/Dockerfile": "FROM scratch\n", "jobs/images/airflow/Dockerfile": "FROM scratch\n"}
@@ -38,16 +36,33 @@ def test_bot_commits_are_skipped_and_human_commits_built(tmp_path, ci_env):
     remote = make_remote(tmp_path)
     work = clone(remote, tmp_path / "work")
     human = run_tool("skip", "--repo", str(work), env=ci_env)
-    assert human.returncode == 1 and "build: HEAD is a regular commit by dev" in human.stdout
+    assert human.returncode == 0 and "build: HEAD is a regular commit by dev" in human.stdout
+    assert human.stdout.splitlines()[-1] == "BOT_COMMIT=false"
 
     bump = run_tool("bump", "--repo", str(work), "--image",
                     "mlops-kr1-registry.container.nhncloud.com/mlops-platform/spark-etl", "--tag", "v2", env=ci_env)
     assert bump.returncode == 0, bump.stderr
     bot = run_tool("skip", "--repo", str(work), env=ci_env)
     assert bot.returncode == 0 and "[ci skip]" in bot.stdout
+    assert bot.stdout.splitlines()[-1] == "BOT_COMMIT=true"
 
     # A human commit that merely mentions the marker in its body is treated the same (Jenkins' convention).
     (work / "README").write_text("x\n")
     git(work, "add", "README")
     git(work, "commit", "--quiet", "-m", "docs\n\nmention [ci skip] on purpose")
-    assert run_tool("skip", "--repo", str(work), env=ci_env).returncode == 0
+    assert run_tool("skip", "--repo", str(work), env=ci_env).stdout.splitlines()[-1] == "BOT_COMMIT=true"
+
+
+def test_skip_checks_that_cannot_decide_fail_without_an_answer(tmp_path, ci_env):
+    """Fail closed: no answer line, non-zero exit, so the pipeline stops instead of guessing."""
+    not_a_repo = tmp_path / "plain"
+    not_a_repo.mkdir()
+    for args in ([], ["--release"]):
+        result = run_tool("skip", *args, "--repo", str(not_a_repo), env=ci_env)
+        assert result.returncode == 1, result.stdout
+        assert "skip: failed: git " in result.stderr
+        assert "_COMMIT=" not in result.stdout
+    remote = make_remote(tmp_path)
+    work = clone(remote, tmp_path / "work")
+    result = run_tool("skip", "--release", "--repo", str(work), "--rev", "no-such-rev", env=ci_env)
+    assert result.returncode == 1 and "RELEASE_COMMIT=" not in result.stdout

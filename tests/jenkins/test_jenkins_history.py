@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-
 from ci_repo_factory import run_tool
 
 RECORDINGS = Path(__file__).parent / "recordings"

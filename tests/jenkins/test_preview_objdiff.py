@@ -6,7 +6,8 @@ from ci_tools.objdiff import diff_objects, format_diff
 def deployment(image: str, replicas: int = 1, env=None) -> dict:
     container = {"name": "scheduler", "image": image, "env": env or [{"name": "A", "value": "1"}]}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "sched", "namespace": "airflow"},
-            "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "sidecar", "image": "s:1"}, container]}}}}
+            "spec": {"replicas": replicas,
+                     "template": {"spec": {"containers": [{"name": "sidecar", "image": "s:1"}, container]}}}}
 
 
 def test_named_list_items_are_matched_by_name():
@@ -30,21 +31,25 @@ def test_secret_values_are_never_printed():
 
 
 def test_multiline_text_shows_a_line_diff():
-    cm = lambda body: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"f": body}}
+    def cm(body):
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"f": body}}
     lines = format_diff(diff_objects([cm("a\nb\nc\n")], [cm("a\nB\nc\n")]))
     assert "      data.f: text changed" in lines
     assert "        -b" in lines and "        +B" in lines
 
 
 def test_added_and_removed_objects():
-    sa = lambda n: {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": n, "namespace": "x"}}
+    def sa(n):
+        return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": n, "namespace": "x"}}
     diff = diff_objects([sa("old")], [sa("new")])
-    assert format_diff(diff) == ["1 added, 1 removed, 0 changed", "+ added   ServiceAccount x/new", "- removed ServiceAccount x/old"]
+    assert format_diff(diff) == ["1 added, 1 removed, 0 changed",
+                                 "+ added   ServiceAccount x/new", "- removed ServiceAccount x/old"]
 
 
 def test_unnamed_list_growth_lists_only_the_new_items():
-    project = lambda dests: {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
-                             "metadata": {"name": "p", "namespace": "argocd"}, "spec": {"destinations": dests}}
+    def project(dests):
+        return {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                "metadata": {"name": "p", "namespace": "argocd"}, "spec": {"destinations": dests}}
     a, b, c = ({"namespace": n, "server": "https://kubernetes.default.svc"} for n in ("argocd", "airflow", "monitoring"))
     lines = format_diff(diff_objects([project([a, b])], [project([a, c, b])]))
     assert lines[2:] == ['      spec.destinations[+]: added {"namespace": "monitoring", "server": "https://kubernetes.default.svc"}']

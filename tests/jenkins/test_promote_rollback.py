@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from ci_repo_factory import SPARK_ETL, clone, git, make_remote, run_tool
+from ci_repo_factory import SPARK_ETL, clone, deny, git, make_remote, run_tool
 
 DIGEST = "sha256:" + "cd" * 32
 OVERLAY = "apps/airflow/overlays/{}/kustomization.yaml"
@@ -82,7 +81,7 @@ def test_promote_copies_dev_version_to_prod_on_a_reviewable_branch(repo, ci_env,
     assert git(remote, "rev-parse", branch).strip() == git(work, "rev-parse", "HEAD").strip()
     assert git(remote, "rev-parse", "main").strip() == main_before
     # The CI skip check builds it (it is not a bot commit).
-    assert run_tool("skip", "--repo", str(work), env=ci_env).returncode == 1
+    assert run_tool("skip", "--repo", str(work), env=ci_env).stdout.splitlines()[-1] == "BOT_COMMIT=false"
 
 
 def test_promote_without_push_only_commits_locally(repo, ci_env, human_env):
@@ -159,12 +158,12 @@ def test_promote_refuses_a_dirty_tree_and_the_bot_identity(repo, ci_env, human_e
 
 def test_promote_that_fails_the_gate_leaves_no_branch(repo, ci_env, human_env):
     remote, work = repo
+    deny(work, "prod", f"{SPARK_ETL}:v8")  # dev may run v8, the gate refuses it in prod
     bot_bump(work, ci_env, "dev", "v8")
     before = state(remote, work)
-    env = dict(human_env, BUMP_VALIDATE_CMD="echo \"gate: $BUMP_TOUCHED_OVERLAYS rejected\" >&2; exit 1")
-    result = run_tool("promote", "--repo", str(work), "--image", "spark-etl", env=env)
+    result = run_tool("promote", "--repo", str(work), "--image", "spark-etl", env=human_env)
     assert result.returncode == 1
-    assert "apps/airflow/overlays/prod rejected" in result.stderr
+    assert "gate: clusters/prod renders a denied value" in result.stderr
     assert state(remote, work) == before
 
 
@@ -264,10 +263,10 @@ def test_rollback_refuses_a_dirty_tree(repo, ci_env, human_env):
 def test_rollback_that_fails_the_gate_restores_the_files(repo, ci_env, human_env):
     remote, work = repo
     bot_bump(work, ci_env, "prod", "v2")
+    deny(work, "prod", f"{SPARK_ETL}:0000001")  # the version the rollback would restore is refused now
     before = state(remote, work)
-    env = dict(human_env, BUMP_VALIDATE_CMD="echo 'policy says no' >&2; exit 3")
-    result = run_tool("rollback", "--repo", str(work), "--image", "spark-etl", "--cluster", "prod", env=env)
-    assert result.returncode == 1 and "policy says no" in result.stderr
+    result = run_tool("rollback", "--repo", str(work), "--image", "spark-etl", "--cluster", "prod", env=human_env)
+    assert result.returncode == 1 and "gate: clusters/prod renders a denied value" in result.stderr
     assert state(remote, work) == before
 
 
@@ -278,8 +277,10 @@ def test_release_check_knows_promotions_and_rollbacks_from_other_commits(repo, c
 
     def release(rev: str = "HEAD") -> bool:
         result = run_tool("skip", "--release", "--repo", str(work), "--rev", rev, env=ci_env)
-        assert result.returncode in (0, 1), result.stderr
-        return result.returncode == 0
+        assert result.returncode == 0, result.stderr
+        answer = result.stdout.splitlines()[-1]
+        assert answer in ("RELEASE_COMMIT=true", "RELEASE_COMMIT=false"), result.stdout
+        return answer == "RELEASE_COMMIT=true"
 
     assert not release()  # the seed: a regular commit
     bot_bump(work, ci_env, "dev", "v4")

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-
 from ci_repo_factory import clone, make_remote, run_tool
 
 SHA = "5e1f0c2d3b4a59687f8e9d0c1b2a394857f6e5d4"

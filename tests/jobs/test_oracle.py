@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 import duckdb
+
 from tests.jobs.conftest import DAY
 
 ORACLE_SQL = """
@@ -73,18 +74,18 @@ def test_spark_features_equal_the_duckdb_oracle(raw_root, pipeline_run):
     con = duckdb.connect()
     oracle = con.execute(ORACLE_SQL, {"files": files, "day": DAY.isoformat()})
     columns = [d[0] for d in oracle.description]
-    expected = [dict(zip(columns, row)) for row in oracle.fetchall()]
+    expected = [dict(zip(columns, row, strict=True)) for row in oracle.fetchall()]
 
     location = pipeline_run["layout"].features(DAY)
     spark_rows = con.execute(
         f"SELECT {', '.join(columns)} FROM read_parquet('{Path(location)}/*.parquet') ORDER BY user_id"
     )
-    actual = [dict(zip(columns, row)) for row in spark_rows.fetchall()]
+    actual = [dict(zip(columns, row, strict=True)) for row in spark_rows.fetchall()]
 
     assert len(actual) == len(expected) > 100
     mismatches = [
         (e["user_id"], column, e[column], a[column])
-        for e, a in zip(expected, actual)
+        for e, a in zip(expected, actual, strict=True)
         for column in columns
         if not _same(e[column], a[column])
     ]

@@ -1,6 +1,5 @@
-import pytest
-
 import platform_render
+import pytest
 
 
 @pytest.fixture(params=platform_render.CLUSTERS)

@@ -38,7 +38,7 @@ def render_dir(path: Path) -> list[dict]:
     return render(path)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def render(relpath: str) -> tuple[dict, ...]:
     """Objects of `kustomize build <repo>/<relpath>` (cached; treat as read-only)."""
     return tuple(render_dir(ROOT / relpath))

@@ -14,10 +14,9 @@ import json
 import re
 import subprocess
 from dataclasses import dataclass
-
-import yaml
 from pathlib import Path
 
+import yaml
 from netpol import Pod, selector_matches
 from platform_render import PLATFORM_APPS, ROOT, app, render_dir
 
@@ -47,7 +46,7 @@ def _versions() -> dict[str, str]:
     return {k: v for k, v in pairs}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def argocd_upstream() -> tuple[dict, ...]:
     """The upstream install the argocd Application syncs first (manifests/cluster-install)."""
     module = f"github.com/argoproj/argo-cd/v3@{_versions()['ARGOCD_MODULE_VERSION']}"

@@ -6,8 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
-
-from platform_render import ROOT, app, configmap_data, containers, env_map, find, one, task_pod_template
+from platform_render import app, configmap_data, containers, env_map, find, one, task_pod_template
 
 GIT_SYNCED = ["airflow-dag-processor", "airflow-triggerer"]
 NOT_GIT_SYNCED = ["airflow-scheduler", "airflow-api-server"]
@@ -255,7 +254,7 @@ def test_airflow_builds_a_task_pod_from_the_template(env, tmp_path):
     worker_image = configmap_data(app("airflow", env), "airflow-job-images", "airflow")["AIRFLOW_WORKER_IMAGE"]
     pod = PodGenerator.construct_pod(
         dag_id="events_features", task_id="build", pod_id="events-features-build", try_number=1,
-        kube_image=worker_image, date=datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        kube_image=worker_image, date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
         args=["airflow", "tasks", "run"], pod_override_object=None, base_worker_pod=base_pod,
         namespace="airflow", scheduler_job_id="1", run_id="manual__1")
     base = next(c for c in pod.spec.containers if c.name == "base")

@@ -1,9 +1,7 @@
 """Argo CD: Applications per cluster, AppProjects, sync waves, and HPA-vs-Argo-CD replicas."""
 from __future__ import annotations
 
-import pytest
 import yaml
-
 from platform_render import PLATFORM_APPS, ROOT, app, cluster, find, one, platform_source
 
 OPERATOR_APPS = {"argocd", "external-secrets-operator", "spark-operator"}
@@ -219,7 +217,7 @@ def test_there_are_hpas_to_check(env):
 
 
 def test_hpa_targets_have_no_replicas_in_git(env):
-    for _, hpa, target in hpa_targets(env):
+    for _, _hpa, target in hpa_targets(env):
         assert "replicas" not in target["spec"], f"{target['metadata']['name']} is HPA-scaled but sets replicas"
 
 

@@ -7,11 +7,9 @@ import shlex
 
 import pytest
 import yaml
-
 from netpol import Pod, admits, allowed
 from platform_render import ROOT, app, configmap_data, containers, find, one
-from scrape_targets import (cluster_objects, namespace_labels, pod_monitor_targets, pods, prometheus_pod,
-                            service_monitor_targets)
+from scrape_targets import cluster_objects, namespace_labels, pod_monitor_targets, pods, prometheus_pod, service_monitor_targets
 
 # Monitors whose targets no manifest here renders, and why.
 NOT_RENDERED_HERE = {
@@ -174,7 +172,8 @@ SERVLET = "org.apache.spark.metrics.sink.PrometheusServlet"
 def test_spark_standalone_serves_prometheus_where_the_pod_monitor_looks(env):
     objects = app("spark-standalone", env)
     paths = monitor_paths(env, "spark-standalone")
-    for name, role, variable in [("spark-master", "master", "SPARK_MASTER_OPTS"), ("spark-worker", "worker", "SPARK_WORKER_OPTS")]:
+    for name, role, variable in [("spark-master", "master", "SPARK_MASTER_OPTS"),
+                                 ("spark-worker", "worker", "SPARK_WORKER_OPTS")]:
         container = containers(one(objects, "Deployment", name, "spark")["spec"]["template"]["spec"])[role]
         props = java_properties({e["name"]: e.get("value", "") for e in container["env"]}[variable])
         assert props["spark.metrics.conf.*.sink.prometheusServlet.class"] == SERVLET, name
@@ -212,7 +211,8 @@ def test_dag_spark_application_matches_the_template_metrics_conf(env):
 
 def test_every_platform_namespace_keeps_its_default_deny(world):
     selected_all = {(p["metadata"]["namespace"]) for p in world["policies"]
-                    if p["spec"].get("podSelector") in ({}, None) and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+                    if p["spec"].get("podSelector") in ({}, None)
+                    and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
                     and not p["spec"].get("ingress") and not p["spec"].get("egress")}
     platform = {"argocd", "airflow", "spark-jobs", "spark-operator", "spark", "cluster-autoscaler",
                 "external-secrets", "monitoring"}

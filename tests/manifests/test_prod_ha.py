@@ -47,7 +47,7 @@ def test_prod_hpas_keep_two_replicas():
 
 
 def test_prod_spreads_replicas_across_zones_and_nodes():
-    for objects, workload, _ in workloads("prod"):
+    for _objects, workload, _ in workloads("prod"):
         keys = {c["topologyKey"] for c in workload["spec"]["template"]["spec"].get("topologySpreadConstraints", [])}
         if workload["kind"] == "Deployment" and workload["metadata"]["namespace"] != "cluster-autoscaler":
             assert {"topology.kubernetes.io/zone", "kubernetes.io/hostname"} <= keys, workload["metadata"]["name"]

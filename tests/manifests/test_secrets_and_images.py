@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from platform_render import PLATFORM_APPS, ROOT, app, cluster, configmap_data, find, one, render_dir, task_pod_template
 
 ETL_IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/spark-etl"

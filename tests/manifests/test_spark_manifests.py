@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
-from platform_render import ROOT, app, cluster, configmap_data, containers, find, one
+from platform_render import ROOT, app, cluster, configmap_data, containers, one
 
 
 def etl_template(env: str) -> dict:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import functools
 
 import pytest
-
 from monitoring_support import MONITORING
+
 from tools.gate.render import render
 
 

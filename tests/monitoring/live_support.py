@@ -13,7 +13,6 @@ from pathlib import Path
 
 import requests
 import yaml
-
 from monitoring_support import BASE, ROOT, tool
 
 MAPPING = BASE / "statsd-exporter" / "airflow-mapping.yaml"
@@ -44,10 +43,10 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
         try:
             requests.get(url, timeout=1).raise_for_status()
             return
-        except requests.RequestException:
+        except requests.RequestException as err:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"{process.args[0]} did not come up at {url}:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(f"{process.args[0]} did not come up at {url}:\n{log.read_text()[-3000:]}") from err
             time.sleep(0.3)
 
 
@@ -109,7 +108,8 @@ def configure_airflow_statsd(monkeypatch, udp_port: int) -> None:
     """The cluster's [metrics] settings verbatim, except where the exporter listens (loopback here)."""
     settings = cluster_metrics_settings()
     if settings.get("AIRFLOW__METRICS__STATSD_ON") != "True":
-        raise AssertionError(f"apps/airflow airflow.env: AIRFLOW__METRICS__STATSD_ON is {settings.get('AIRFLOW__METRICS__STATSD_ON')!r}, "
+        raise AssertionError("apps/airflow airflow.env: AIRFLOW__METRICS__STATSD_ON is "
+                             f"{settings.get('AIRFLOW__METRICS__STATSD_ON')!r}, "
                              "so the cluster sends no metrics to the exporter")
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
@@ -160,7 +160,7 @@ def scrape_until_stable(url: str, prefix: str = "airflow_", timeout: float = 15)
     previous, text = None, ""
     while time.monotonic() < deadline:
         text = requests.get(url, timeout=2).text
-        snapshot = sorted((n, sorted(l.items()), v) for n, l, v in parse_samples(text) if n.startswith(prefix))
+        snapshot = sorted((n, sorted(labels.items()), v) for n, labels, v in parse_samples(text) if n.startswith(prefix))
         if snapshot and snapshot == previous:
             return text
         previous = snapshot

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import yaml
-
 from monitoring_support import BASE, known_metrics, metric_names, run_promtool
 
 CONFIG = BASE / "prometheus-adapter" / "config.yaml"

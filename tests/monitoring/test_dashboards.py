@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from monitoring_support import (
-    BASE, DASHBOARDS_DIR, PanelQuery, known_metrics, metric_names, panel_queries,
-    queries_as_rule_file, run_promtool, unknown_metrics,
+    BASE,
+    DASHBOARDS_DIR,
+    PanelQuery,
+    known_metrics,
+    metric_names,
+    panel_queries,
+    queries_as_rule_file,
+    run_promtool,
+    unknown_metrics,
 )
 
 DASHBOARDS = sorted(DASHBOARDS_DIR.glob("*.json"))

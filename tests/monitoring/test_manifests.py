@@ -7,8 +7,8 @@ import re
 
 import pytest
 import yaml
-
 from monitoring_support import ROOT, RULES_DIR, versions
+
 from tools.gate.render import render
 
 CLUSTERS = ["dev", "prod"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from monitoring_support import BASE, ROOT
+
 from tools.gate.render import render
 
 COMPONENT = "../../../monitoring/components/spark-worker-network-hpa"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests
-
 from live_support import free_port, parse_samples, running
 from monitoring_support import catalogue, tool, versions
 

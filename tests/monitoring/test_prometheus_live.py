@@ -11,10 +11,15 @@ import time
 import pytest
 import requests
 import yaml
-
 from live_support import airflow_stats, emit_registry, free_port, running, statsd_exporter
 from monitoring_support import (
-    DASHBOARDS_DIR, RULES_DIR, catalogue, concrete_expr, metric_names, panel_queries, tool,
+    DASHBOARDS_DIR,
+    RULES_DIR,
+    catalogue,
+    concrete_expr,
+    metric_names,
+    panel_queries,
+    tool,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

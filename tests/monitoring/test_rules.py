@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
-
 from monitoring_support import (
-    BASE, MONITORING, RULE_TESTS_DIR, RULES_DIR, known_metrics, metric_names, run_promtool,
+    BASE,
+    MONITORING,
+    RULE_TESTS_DIR,
+    RULES_DIR,
+    known_metrics,
+    metric_names,
+    run_promtool,
 )
 
 RULE_FILES = sorted(RULES_DIR.glob("*.yaml"))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from live_support import free_port, parse_samples, running
 from monitoring_support import ROOT
+
 from tools.gate.render import render
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from live_support import airflow_stats, emit_registry, parse_samples, scrape_until_stable, statsd_exporter
 from monitoring_support import catalogue
 

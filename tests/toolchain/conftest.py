@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
 from toolchain_support import VERSIONS_FILE
+
 from tools.schemas.versions import read_versions
 
 

@@ -16,7 +16,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from toolchain_support import ROOT
 
 BUILD_ONE = ROOT / "tools" / "toolchain" / "build-go-tool.sh"

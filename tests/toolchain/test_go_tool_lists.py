@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from toolchain_support import ROOT, TOOLS_BIN
 
 BUILD_ALL = ROOT / "tools" / "toolchain" / "build-go-tools.sh"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-
 from toolchain_support import kubeconform
 
 REGISTRY = "mlops-kr1-registry.container.nhncloud.com/mlops-platform"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-
 from toolchain_support import SCHEMAS_DIR, VERSIONS_FILE
+
 from tools.schemas import crds, kubernetes
 from tools.schemas.__main__ import main
 from tools.schemas.refs import iter_refs
@@ -116,7 +115,8 @@ def test_missing_module_pin_fails_the_generator_with_the_variable_name(tmp_path,
 
 
 def test_unknown_kubernetes_version_names_what_the_package_has():
-    with pytest.raises(kubernetes.KubernetesSchemaError, match=r"no strict schemas for Kubernetes 1\.99\.0 \(it has: .*v1\.34\.0-local-strict"):
+    expected = r"no strict schemas for Kubernetes 1\.99\.0 \(it has: .*v1\.34\.0-local-strict"
+    with pytest.raises(kubernetes.KubernetesSchemaError, match=expected):
         kubernetes.source_dir("1.99.0")
 
 

@@ -45,7 +45,7 @@ class ObjectKey:
     name: str
 
     @classmethod
-    def of(cls, obj: dict) -> "ObjectKey":
+    def of(cls, obj: dict) -> ObjectKey:
         api_version = obj.get("apiVersion", "")
         group = api_version.split("/")[0] if "/" in api_version else ""
         metadata = obj.get("metadata") or {}

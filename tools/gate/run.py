@@ -45,7 +45,7 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
     # kustomize builds are separate processes: run them side by side, keep the results in unit order
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(_render_unit, units))
-    for unit, outcome in zip(units, outcomes):
+    for unit, outcome in zip(units, outcomes, strict=True):
         if isinstance(outcome, RenderError):
             result.findings.append(Finding(
                 cluster, paths.rel(unit), paths.rel(unit), "(kustomization)", "kustomize",
@@ -74,7 +74,7 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
     oracle_output = oracle.run_oracle(workdir / "input.json")
 
     seen: set[tuple[int, str]] = set()
-    for n, (version, errors) in enumerate(zip(kubernetes_versions, schema_errors)):
+    for n, (version, errors) in enumerate(zip(kubernetes_versions, schema_errors, strict=True)):
         label = "schema" if n == 0 else f"schema (upgrade readiness, Kubernetes {version})"
         for err in errors:
             key = (err.index, err.message.split(" (schema ")[0].split(" in Kubernetes ")[0])

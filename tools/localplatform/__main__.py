@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
             platform.up(layout)
         except (ManifestError, RuntimeError, TimeoutError) as err:
             print(f"localplatform up: {err}", file=sys.stderr)
-            print("  (logs: {}; stop with `make down`)".format(layout.log_dir), file=sys.stderr)
+            print(f"  (logs: {layout.log_dir}; stop with `make down`)", file=sys.stderr)
             return 1
         user, password = platform.admin_login(layout)
         print(f"Airflow UI:  {layout.api_url}   login: {user} / {password}")

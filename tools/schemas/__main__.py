@@ -19,7 +19,8 @@ from .sources import CRD_SOURCES, CrdSource
 from .versions import VersionsError, read_versions, require
 
 # What the static gate passes to kubeconform (relative to the repo root, or make it absolute).
-KUBERNETES_TEMPLATE = "kubernetes/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json"
+KUBERNETES_TEMPLATE = ("kubernetes/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/"
+                       "{{.ResourceKind}}{{.KindSuffix}}.json")
 CRD_TEMPLATE = "crds/{{.ResourceKind}}{{.KindSuffix}}.json"
 
 

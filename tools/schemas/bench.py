@@ -34,6 +34,10 @@ def _labels(name: str) -> dict:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "mlops-platform", "owner": "data-platform"}
 
 
+def _meta(name: str) -> dict:
+    return {"name": name, "labels": _labels(name)}
+
+
 def _pod_spec(name: str) -> dict:
     return {
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
@@ -51,30 +55,31 @@ def _pod_spec(name: str) -> dict:
 def _objects(count: int) -> list[dict]:
     """A mix of the kinds the platform renders most, cycling until ``count`` objects."""
     makers = [
-        lambda n: {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(n),
                    "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": n}},
                             "template": {"metadata": {"labels": _labels(n)}, "spec": _pod_spec(n)}}},
-        lambda n: {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": _meta(n),
                    "spec": {"serviceName": n, "selector": {"matchLabels": {"app.kubernetes.io/name": n}},
                             "template": {"metadata": {"labels": _labels(n)}, "spec": _pod_spec(n)}}},
-        lambda n: {"apiVersion": "v1", "kind": "Service", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "v1", "kind": "Service", "metadata": _meta(n),
                    "spec": {"selector": {"app.kubernetes.io/name": n}, "ports": [{"port": 80, "targetPort": "http"}]}},
-        lambda n: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(n),
                    "data": {"AIRFLOW__CORE__PARALLELISM": "32"}},
-        lambda n: {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(n),
                    "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
-        lambda n: {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _meta(n),
                    "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": n},
                             "minReplicas": 1, "maxReplicas": 4,
-                            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}},
-        lambda n: {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication", "metadata": {"name": n, "labels": _labels(n)},
+                            "metrics": [{"type": "Resource", "resource": {
+                                "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}},
+        lambda n: {"apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication", "metadata": _meta(n),
                    "spec": {"type": "Python", "mode": "cluster", "sparkVersion": "4.2.0", "image": IMAGE,
                             "mainApplicationFile": "local:///opt/app/job.py",
                             "driver": {"cores": 1, "memory": "1g"}, "executor": {"cores": 1, "instances": 2, "memory": "1g"}}},
-        lambda n: {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": _meta(n),
                    "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "skm"}, "target": {"name": n},
                             "data": [{"secretKey": "k", "remoteRef": {"key": n}}]}},
-        lambda n: {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": {"name": n, "labels": _labels(n)},
+        lambda n: {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor", "metadata": _meta(n),
                    "spec": {"selector": {"matchLabels": {"app.kubernetes.io/name": n}}, "endpoints": [{"port": "http"}]}},
     ]
     return [makers[i % len(makers)](f"obj-{i:04d}") for i in range(count)]

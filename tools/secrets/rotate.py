@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -79,7 +79,7 @@ def execute(plan: Plan, api: client.ApiClient, now: float | None = None) -> Outc
     now = time.time() if now is None else now
     outcome = Outcome(
         force_sync=str(int(now)),
-        restarted_at=datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        restarted_at=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     es = plan.external_secret
     group, version = es.api_version.split("/", 1)

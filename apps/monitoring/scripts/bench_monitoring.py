@@ -22,7 +22,13 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tests" / "monitoring"))
 
 from monitoring_support import (  # noqa: E402  (path set up above)
-    DASHBOARDS_DIR, RULE_TESTS_DIR, RULES_DIR, catalogue, panel_queries, queries_as_rule_file, tool,
+    DASHBOARDS_DIR,
+    RULE_TESTS_DIR,
+    RULES_DIR,
+    catalogue,
+    panel_queries,
+    queries_as_rule_file,
+    tool,
 )
 
 

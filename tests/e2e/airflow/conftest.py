@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 
 import pytest
+from airflow_e2e_dags import HELLO
+from airflow_e2e_util import PARSE_TIMEOUT, wait_until
 
 from tools.localplatform import gitserver, platform
 from tools.localplatform.layout import default_layout
-
-from airflow_e2e_dags import HELLO
-from airflow_e2e_util import PARSE_TIMEOUT, wait_until
 
 
 @pytest.fixture(scope="session")

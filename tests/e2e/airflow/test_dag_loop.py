@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from airflow_e2e_dags import BROKEN
 from airflow_e2e_util import PARSE_TIMEOUT, wait_until
 

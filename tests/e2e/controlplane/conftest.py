@@ -17,7 +17,6 @@ from kubernetes import client, config, dynamic
 from tools.controlplane.apply import (
     Applier,
     ApplyResult,
-    ObjectKey,
     load_crds,
     render_cluster,
     split_prerequisites,

@@ -100,7 +100,7 @@ def test_rotating_the_fernet_key_resyncs_it_and_rolls_its_readers_only(dev_plane
 
     # The controller manager answers the template change with a new ReplicaSet per reader: the roll.
     for key in readers:
-        def new_replica_set():
+        def new_replica_set(key=key):  # bound now: wait_for calls it within this iteration
             replica_sets = owned_replica_sets(apps, apps.read_namespaced_deployment(
                 after[key].metadata.name, after[key].metadata.namespace))
             return [rs for rs in replica_sets if rs.metadata.name not in first_replica_sets[key]]
