@@ -109,7 +109,8 @@ def test_spark_driver_and_executor_are_pods_with_their_security_contexts():
         "apiVersion": "sparkoperator.k8s.io/v1beta2", "kind": "SparkApplication",
         "metadata": {"name": "etl", "namespace": "apps"},
         "spec": {
-            "volumes": [{"name": "scratch", "hostPath": {"path": "/mnt"}}, {"name": "unused", "nfs": {"server": "x", "path": "/"}}],
+            "volumes": [{"name": "scratch", "hostPath": {"path": "/mnt"}},
+                        {"name": "unused", "nfs": {"server": "x", "path": "/"}}],
             "driver": {"podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
                        "securityContext": RESTRICTED_CONTAINER["securityContext"],
                        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}]},
@@ -221,11 +222,13 @@ def test_compare_names_every_kind_of_disagreement():
     rego = PodSecurity(pods={(1, ""): "restricted", (2, ""): "baseline", (5, "driver"): "restricted"},
                        failed={(1, ""): {"hostPorts"}, (2, ""): set(), (5, "driver"): set()})
     result = oracle.compare(rego, {"psaModule": "m", "results": [
-        {"index": 1, "pod": "", "level": "restricted", "version": "latest", "checks": [{"id": "hostPorts", "reason": "hostPort"}]},
+        {"index": 1, "pod": "", "level": "restricted", "version": "latest",
+         "checks": [{"id": "hostPorts", "reason": "hostPort"}]},
         {"index": 2, "pod": "", "level": "restricted", "version": "latest", "checks": []},
         {"index": 3, "pod": "", "error": "cannot decode the pod template: bad"},
         {"index": 4, "pod": "", "error": "cannot decode the pod template: bad"},
-        {"index": 6, "pod": "", "level": "restricted", "version": "latest", "checks": [{"id": "sysctls", "reason": "forbidden sysctls", "detail": "kernel.x"}]},
+        {"index": 6, "pod": "", "level": "restricted", "version": "latest",
+         "checks": [{"id": "sysctls", "reason": "forbidden sysctls", "detail": "kernel.x"}]},
     ]}, schema_failed={4})
     assert result.agreed == 1 and result.pods == 3
     messages = {index: message for index, _, message in result.disagreements}

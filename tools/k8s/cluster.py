@@ -384,20 +384,24 @@ class LocalKubernetes:
 
     def render_addons(self, images: dict[str, str]) -> list[Path]:
         """tools/k8s/addons/*.yaml with this cluster's images (by digest), CA and volume folder."""
-        import base64
         from string import Template
 
         ca = self.control_plane.pki.ca_cert.read_text()
         values = {
             "CLUSTER_DNS_IP": L.CLUSTER_DNS_IP,
-            "CLUSTER_CA_INDENTED": "\n".join("    " + line for line in ca.strip().splitlines()),
-            "CLUSTER_CA_BASE64": base64.b64encode(ca.encode()).decode(),
             "LOCAL_VOLUMES_DIR": str(self.layout.local_volumes),
             **{f"IMAGE_{name.upper().replace('-', '_')}": ref for name, ref in images.items()},
         }
         out_dir = self.layout.state_dir / "addons"
         out_dir.mkdir(parents=True, exist_ok=True)
-        rendered = []
+        # The CA this start-up made, for metrics-server to verify the kubelet's serving certificate.
+        kubelet_ca = out_dir / "00-kubelet-ca.json"
+        kubelet_ca.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "metrics-server-kubelet-ca", "namespace": "kube-system"},
+            "data": {"ca.crt": ca},
+        }))
+        rendered = [kubelet_ca]
         for source in sorted((L.ROOT / "tools" / "k8s" / "addons").glob("*.yaml")):
             target = out_dir / source.name
             try:

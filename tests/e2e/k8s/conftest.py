@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+
 import pytest
 
 from tools.k8s import layout as L

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tools.k8s import layout as L
 from tests.e2e.k8s.conftest import pinned
+from tools.k8s import layout as L
 
 pytestmark = pytest.mark.e2e
 
