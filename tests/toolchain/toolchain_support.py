@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tools.schemas.__main__ import CRD_TEMPLATE, KUBERNETES_TEMPLATE
-from tools.schemas.versions import read_versions
+from tools.versions import read_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_BIN = ROOT / ".tools" / "bin"

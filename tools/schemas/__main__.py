@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import crds, gomod, kubernetes
 from .sources import CRD_SOURCES, CrdSource
-from .versions import VersionsError, read_versions, require
+from tools.versions import VersionsError, read_versions, require
 
 # What the static gate passes to kubeconform (relative to the repo root, or make it absolute).
 KUBERNETES_TEMPLATE = "kubernetes/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json"
