@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.dags.conftest import REPO, load_dagbag
+from tools.clusters import names as cluster_names
 
 IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/spark-etl:1.2.3"
 SCHEMA = REPO / ".tools/schemas/crds/sparkapplication-sparkoperator-v1beta2.json"
@@ -107,7 +108,7 @@ def test_kubeconform_check_can_fail(applications, tmp_path):
 def test_applications_pass_the_rego_policies(applications, tmp_path):
     from tools.gate import policy
 
-    for cluster in ("dev", "prod"):
+    for cluster in cluster_names():
         config = policy.load_cluster_config(cluster)
         violations = policy.evaluate(cluster, config, list(applications.values()), tmp_path / cluster)
         assert not violations, [f"{v.rule}: {v.message}" for v in violations]

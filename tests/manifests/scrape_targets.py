@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 
 import yaml
+
+from tools.versions import read_versions
 from pathlib import Path
 
 from netpol import Pod, selector_matches
@@ -42,9 +44,7 @@ class Target:
 
 
 def _versions() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (ROOT / "tools" / "versions.env").read_text().splitlines()
-             if line and not line.startswith("#") and "=" in line)
-    return {k: v for k, v in pairs}
+    return read_versions()
 
 
 @functools.lru_cache(maxsize=None)

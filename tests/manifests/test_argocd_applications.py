@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from platform_render import PLATFORM_APPS, ROOT, app, cluster, find, one, platform_source
+from tools.versions import read_versions
+
+from platform_render import PLATFORM_APPS, ROOT, app, cluster, find, one, overlay, platform_source, synced_apps
 
 OPERATOR_APPS = {"argocd", "external-secrets-operator", "spark-operator"}
 WORKLOAD_APPS = {"airflow", "spark-standalone"}
@@ -29,8 +31,8 @@ def rendered_overlay(application: dict) -> str | None:
 
 def test_one_application_per_platform_app_pointing_at_its_overlay(env):
     by_path = {rendered_overlay(a): a["metadata"]["name"] for a in applications(env)}
-    for name in PLATFORM_APPS:
-        assert f"apps/{name}/overlays/{env}" in by_path, f"no Application syncs apps/{name}/overlays/{env}"
+    for name in set(PLATFORM_APPS) & set(synced_apps(env)):
+        assert f"apps/{name}/overlays/{overlay(env)}" in by_path, f"no Application syncs apps/{name}/overlays/{overlay(env)}"
 
 
 def test_every_application_source_path_exists_and_is_for_this_cluster(env):
@@ -39,7 +41,8 @@ def test_every_application_source_path_exists_and_is_for_this_cluster(env):
         if path is None:
             continue  # chart-only Application
         assert (ROOT / path / "kustomization.yaml").is_file(), f"{application['metadata']['name']}: {path} missing"
-        assert path.rstrip("/").endswith(f"/{env}"), f"{application['metadata']['name']} syncs {path} in {env}"
+        wanted = env if path.startswith("clusters/") else overlay(env)
+        assert path.rstrip("/").endswith(f"/{wanted}"), f"{application['metadata']['name']} syncs {path} in {env}"
 
 
 def test_root_application_manages_itself(env):
@@ -119,9 +122,7 @@ def test_argocd_manages_itself_from_a_pinned_upstream_tag(env):
 
 
 def test_argocd_upstream_matches_the_gate_schema_version(env):
-    from platform_render import ROOT as root
-    versions = dict(line.split("=", 1) for line in (root / "tools/versions.env").read_text().splitlines()
-                    if line and not line.startswith("#") and "=" in line)
+    versions = read_versions()
     argocd = one(cluster(env), "Application", "argocd", "argocd")
     assert argocd["spec"]["sources"][0]["targetRevision"] == versions["ARGOCD_MODULE_VERSION"]
     spark = one(cluster(env), "Application", "spark-operator", "argocd")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from platform_render import ROOT, app, cluster, configmap_data, containers, find, one
+from platform_render import ROOT, app, chart_values, cluster, configmap_data, containers, find, one
 
 
 def etl_template(env: str) -> dict:
@@ -70,7 +70,7 @@ def test_event_logs_go_to_the_cluster_bucket_and_the_history_server_reads_them(e
 
 def test_operator_watches_only_the_job_namespace(env):
     operator = one(cluster(env), "Application", "spark-operator", "argocd")
-    values = operator["spec"]["sources"][0]["helm"]["valuesObject"]
+    values = chart_values(operator)
     assert values["spark"]["jobNamespaces"] == ["spark-jobs"]
     assert values["image"]["tag"] == operator["spec"]["sources"][0]["targetRevision"]
 

@@ -2,7 +2,8 @@
 
 A JSON 6902 operation such as `/spec/template/spec/containers/0/args/-` changes whatever happens to
 sit at that index: one reorder upstream and the patch silently edits the wrong thing. Patches in
-this repository are strategic-merge files shaped like the object, or JSON 6902 without positions.
+this repository are strategic-merge files shaped like the object (lists of containers merge by
+name), JSON 6902 on paths without list positions, or kustomize replacements addressed by name.
 """
 from __future__ import annotations
 
@@ -41,8 +42,13 @@ def _json6902_ops(text: str) -> list[dict]:
 
 
 def is_positional(pointer: str) -> bool:
-    """True when a JSON pointer has a list index (`/0/`) or the append marker (`-`) in it."""
-    return any(part.isdigit() or part == "-" for part in pointer.split("/")[1:])
+    """True when a JSON pointer names a list element by its index (`/containers/0/...`).
+
+    A final `-` (append to the list) is not positional: it adds after whatever is there and
+    cannot hit the wrong element when the list is reordered.
+    """
+    parts = pointer.split("/")[1:]
+    return any(part.isdigit() for part in parts) or "-" in parts[:-1]
 
 
 def _patch_texts(kustomization: Path) -> list[str]:

@@ -61,3 +61,13 @@ def render_units(cluster: str, root: Path) -> list[Path]:
         elif root / source["path"] not in own:
             extra.append(root / source["path"])
     return units + own + sorted(extra)
+
+
+def app_unit(cluster: str, app: str, root: Path) -> Path:
+    """The render unit of one app in one cluster (its own overlay, or the wrapper made for it)."""
+    for unit in render_units(cluster, root)[1:]:
+        own_overlay = unit.parts[-4:-1] == ("apps", app, "overlays")
+        wrapper = unit.parts[-3:-1] == ("units", cluster) and unit.name == app
+        if own_overlay or wrapper:
+            return unit
+    raise KeyError(f"cluster {cluster} has no Application for apps/{app}")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from netpol import Pod, admits, allowed
-from platform_render import ROOT, app, configmap_data, containers, find, one
+from platform_render import CLUSTERS, ROOT, app, configmap_data, containers, find, one
 from scrape_targets import (cluster_objects, namespace_labels, pod_monitor_targets, pods, prometheus_pod,
                             service_monitor_targets)
 
@@ -20,7 +20,7 @@ NOT_RENDERED_HERE = {
 GIT_SYNCED = ["airflow-dag-processor", "airflow-triggerer"]
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+@pytest.fixture(scope="module", params=CLUSTERS)
 def world(request):
     objects = cluster_objects(request.param)
     return {"env": request.param, "objects": objects, "pods": pods(objects),
