@@ -24,6 +24,7 @@ from ci_tools import git
 from ci_tools.errors import EXIT_OK, BadInput, ToolFailure, reports_errors
 from ci_tools.imageref import ImageBump, validate_bump
 from ci_tools.overlay_images import apply_bump, image_names, known_clusters, overlay_files
+from tools.gate import paths as gate_paths
 
 SKIP_MARKER = "[ci skip]"
 TRAILER = "Bumped-Image"
@@ -68,13 +69,26 @@ def plan_bumps(repo: Path, bumps: list[ImageBump], clusters: list[str]) -> Plan:
     return plan
 
 
+def buildable(repo: Path, folders: list[Path]) -> list[Path]:
+    """The folders kustomize can build for the edited ones: a component under clusters/<cluster>/
+    (clusters/local/laptop) cannot be built alone, so it stands for its cluster's render units."""
+    out: list[Path] = []
+    for folder in folders:
+        rel = folder.resolve().relative_to(repo.resolve())
+        if rel.parts[0] == "clusters" and len(rel.parts) > 2:
+            out += [u for u in gate_paths.render_units(rel.parts[1], root=repo) if u not in out]
+        elif folder not in out:
+            out.append(folder)
+    return out
+
+
 def run_validation(repo: Path, overlays: list[Path]) -> None:
     """The static gate (or the command in BUMP_VALIDATE_CMD) must pass on the edited tree.
 
     The command runs in the repo root and gets the edited overlay folders in BUMP_TOUCHED_OVERLAYS.
     """
     command = os.environ.get("BUMP_VALIDATE_CMD", DEFAULT_VALIDATE_CMD)
-    env = dict(os.environ, BUMP_TOUCHED_OVERLAYS=" ".join(str(p) for p in overlays))
+    env = dict(os.environ, BUMP_TOUCHED_OVERLAYS=" ".join(str(p) for p in buildable(repo, overlays)))
     proc = subprocess.run(["bash", "-c", command], cwd=repo, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         output = (proc.stdout + proc.stderr).strip()[-4000:]
