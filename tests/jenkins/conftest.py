@@ -58,4 +58,8 @@ def real_clone(tmp_path: Path) -> tuple[Path, Path]:
     git(tmp_path, "clone", "--quiet", "--bare", str(ROOT), str(remote))
     if not (remote / "HEAD").is_file():
         pytest.fail("could not clone the repository")
+    # The tools push to main: make the committed HEAD the remote's main whatever branch this
+    # checkout is on (a feature branch or a worktree has no main of its own).
+    git(remote, "branch", "-f", "main", "HEAD")
+    git(remote, "symbolic-ref", "HEAD", "refs/heads/main")
     return remote, clone(remote, tmp_path / "work")
