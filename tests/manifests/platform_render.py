@@ -72,7 +72,10 @@ def _unit_of(name: str, env: str) -> str:
 
 def app(name: str, env: str) -> tuple[dict, ...]:
     """What the cluster's Application for apps/<name> renders (its overlay, plus the cluster's
-    kustomize components where it has any, as the gate renders it)."""
+    kustomize components where it has any, as the gate renders it); nothing when the cluster has no
+    Application for it (clusters/local leaves the Cluster Autoscaler out)."""
+    if name not in synced_apps(env) and name in {p.parent.name for p in ROOT.glob("apps/*/application.yaml")}:
+        return ()
     return render(_unit_of(name, env))
 
 

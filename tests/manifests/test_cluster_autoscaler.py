@@ -1,8 +1,16 @@
 """Cluster Autoscaler: Magnum provider, per-cluster node groups and scale-down flags."""
 from __future__ import annotations
 
-from platform_render import ROOT, app, containers, one
+import pytest
+
+from platform_render import CLUSTERS, ROOT, app, containers, one, synced_apps
 from tools.versions import pin
+
+
+@pytest.fixture(params=[c for c in CLUSTERS if "cluster-autoscaler" in synced_apps(c)])
+def env(request) -> str:
+    """Only the clusters that run it (clusters/local has no node groups to resize)."""
+    return request.param
 
 EXPECTED = {
     "dev": {"--scale-down-unneeded-time": "5m", "--scale-down-utilization-threshold": "0.6",

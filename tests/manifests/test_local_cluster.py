@@ -94,8 +94,11 @@ def test_local_is_small_one_replica_and_uses_local_path():
 
 
 def test_local_applications_add_the_laptop_component_and_nothing_else():
+    laptop = ROOT / "clusters" / LOCAL / "laptop"
     for application in find(cluster(LOCAL), "Application"):
         for source in application["spec"]["sources"]:
             if source.get("name") == "platform" and source["path"].startswith("apps/"):
-                assert source["path"].endswith("/overlays/dev")
-                assert source["kustomize"] == {"components": ["../../../../clusters/local/laptop"]}
+                assert source["path"].endswith(("/overlays/dev", "/base"))
+                assert list(source["kustomize"]) == ["components"]
+                # Argo CD resolves a component from the Application's path.
+                assert [(ROOT / source["path"] / c).resolve() for c in source["kustomize"]["components"]] == [laptop]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from platform_render import ROOT, app, chart_values, cluster, configmap_data, containers, find, one
+from platform_render import ROOT, app, chart_values, overlay, cluster, configmap_data, containers, find, one
 
 
 def etl_template(env: str) -> dict:
@@ -55,7 +55,7 @@ def test_driver_identity_exists_in_the_job_namespace(env):
 
 
 def test_event_logs_go_to_the_cluster_bucket_and_the_history_server_reads_them(env):
-    event_dir = f"s3a://mlops-{env}-data/spark-events"
+    event_dir = f"s3a://mlops-{overlay(env)}-data/spark-events"  # local keeps dev's bucket
     assert etl_template(env)["template"]["sparkConf"]["spark.eventLog.dir"] == event_dir
     assert configmap_data(app("airflow", env), "airflow-etl", "airflow")["ETL_EVENT_LOG_DIR"] == event_dir
     objects = app("spark-standalone", env)

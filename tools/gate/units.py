@@ -1,6 +1,7 @@
 """What the gate renders for one cluster: the cluster entry, then what each of its Applications syncs.
 
-For dev and prod that is apps/<app>/overlays/<cluster>, as it always was. A cluster whose settings
+For dev and prod that is apps/<app>/overlays/<cluster>, or apps/<app>/base for an app that is the
+same in every cluster (`sameInEveryCluster: true` in its application.yaml). A cluster whose settings
 sync another overlay and add kustomize components (clusters/local: the dev overlays plus a laptop
 component) has no folder of its own per app; for each of its Applications the gate writes a small
 wrapper kustomization under <checkout>/.run/units/<cluster>/<app> that builds the Application's
@@ -47,9 +48,8 @@ def _wrapper(root: Path, cluster: str, name: str, path: str, components: list[st
 
 def render_units(cluster: str, root: Path) -> list[Path]:
     units = [root / "clusters" / cluster]
+    # A checkout from before the ApplicationSets has only the overlays (the PR preview renders one).
     own = _own_overlays(cluster, root)
-    if cluster_discovery.overlay(cluster, root) == cluster and not cluster_discovery.settings(cluster, root).get("components"):
-        return units + own  # the common case: no kustomize build needed to know the units
     extra = []
     for application in cluster_applications(cluster, root):
         source = platform_source(application)
@@ -66,8 +66,8 @@ def render_units(cluster: str, root: Path) -> list[Path]:
 def app_unit(cluster: str, app: str, root: Path) -> Path:
     """The render unit of one app in one cluster (its own overlay, or the wrapper made for it)."""
     for unit in render_units(cluster, root)[1:]:
-        own_overlay = unit.parts[-4:-1] == ("apps", app, "overlays")
-        wrapper = unit.parts[-3:-1] == ("units", cluster) and unit.name == app
-        if own_overlay or wrapper:
+        in_app = unit.is_relative_to(root / "apps" / app)  # its overlay, or its base
+        wrapper = unit.parent == root / ".run" / "units" / cluster and unit.name == app
+        if in_app or wrapper:
             return unit
     raise KeyError(f"cluster {cluster} has no Application for apps/{app}")
