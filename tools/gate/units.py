@@ -47,6 +47,8 @@ def _wrapper(root: Path, cluster: str, name: str, path: str, components: list[st
 
 
 def render_units(cluster: str, root: Path) -> list[Path]:
+    if not (root / "clusters" / cluster / "kustomization.yaml").is_file():
+        return []  # a cluster this checkout does not have (the PR preview pairs two checkouts)
     units = [root / "clusters" / cluster]
     # A checkout from before the ApplicationSets has only the overlays (the PR preview renders one).
     own = _own_overlays(cluster, root)
