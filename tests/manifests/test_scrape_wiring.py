@@ -215,13 +215,6 @@ def test_spark_application_template_serves_prometheus_where_the_pod_monitor_look
     assert spark_conf_checks(template["sparkConf"], paths) == []
 
 
-def test_dag_spark_application_matches_the_template_metrics_conf(env):
-    paths = [e["path"] for e in one(app("monitoring", env), "PodMonitor", "spark-etls", "monitoring")
-             ["spec"]["podMetricsEndpoints"]]
-    dag_template = yaml.safe_load((ROOT / "dags/templates/spark-application.yaml").read_text())
-    assert spark_conf_checks(dag_template["spec"]["sparkConf"], paths) == []
-
-
 def test_every_platform_namespace_keeps_its_default_deny(world):
     selected_all = {(p["metadata"]["namespace"]) for p in world["policies"]
                     if p["spec"].get("podSelector") in ({}, None) and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
