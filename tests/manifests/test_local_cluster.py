@@ -1,6 +1,7 @@
 """clusters/local, the one-node laptop cluster: it syncs the dev overlays with the laptop component
 and must differ from dev only where a laptop must (our images from the local registry, small
-requests, one replica, storage class local-path), without the apps it cannot run."""
+requests, one replica, storage class local-path, its own cluster label), without the apps it cannot
+run."""
 from __future__ import annotations
 
 import copy
@@ -36,6 +37,7 @@ def laptop_neutral(obj: dict) -> dict:
         spec.pop("maxReplicas", None)
     if obj["kind"] == "Prometheus":
         spec["storage"]["volumeClaimTemplate"]["spec"].pop("storageClassName", None)
+        spec["externalLabels"].pop("cluster", None)
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-job-images":
         obj["data"] = {k: v.replace(LOCAL_REGISTRY, OUR_REGISTRY).split(":")[0] for k, v in obj["data"].items()}
     if obj["kind"] == "ScheduledSparkApplication":
