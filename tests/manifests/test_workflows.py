@@ -62,7 +62,13 @@ spec:
       containers:
         - name: echo
           image: registry.k8s.io/git-sync/git-sync:v4.4.2
-          args: [--help]
+          args: [--http-bind=:8080]
+          ports:
+            - {name: http, containerPort: 8080}
+          readinessProbe:
+            httpGet: {path: /, port: http}
+          livenessProbe:
+            httpGet: {path: /, port: http}
           securityContext:
             allowPrivilegeEscalation: false
             privileged: false
