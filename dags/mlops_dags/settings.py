@@ -21,6 +21,8 @@ class EtlSettings:
     s3_endpoint: str
     input_partitions: int
     alert_email_to: str
+    # Which apps/airflow/overlays/<overlay> this Airflow runs from: selects the ETL template's patch.
+    platform_overlay: str = "dev"
 
 
 def spark_mode() -> str:
@@ -40,6 +42,7 @@ def load() -> EtlSettings:
         # In cluster the producer writes a fixed number of part files per date (see dags/README).
         input_partitions=int(os.environ.get("ETL_INPUT_PARTITIONS", "4")),
         alert_email_to=os.environ.get("ETL_ALERT_EMAIL_TO", "data-platform-alerts@example.com"),
+        platform_overlay=os.environ.get("ETL_PLATFORM_OVERLAY", "dev"),
     )
 
 

@@ -1,38 +1,72 @@
 """Build the SparkApplication each ETL step submits in kubernetes mode.
 
-The body starts from templates/spark-application.yaml and only gets the per-task parts here:
-name, image (ETL_JOB_IMAGE, set by kustomize per cluster), arguments and storage settings.
+There is one ETL template: the platform's `ScheduledSparkApplication` etl-template
+(apps/airflow/base/spark/etl-template.yaml, validated by the static gate) with the cluster
+overlay's patch file on top (apps/airflow/overlays/<overlay>/spark-template.yaml: the bucket, prod's
+20 executors). git-sync brings the whole repository, so the DAGs read both files from it and merge
+them the way kustomize merges a patch into a custom resource (maps merge, lists and values are
+replaced); tests/dags/test_spark_application.py checks the result equals kustomize's render. Only
+the per-task parts are set here: name, image (ETL_JOB_IMAGE, set by kustomize per cluster),
+arguments and storage settings.
 """
-import json
+import copy
 from functools import cache
 from pathlib import Path
 
 import yaml
 
-from mlops_dags.settings import SPARK_NAMESPACE, EtlSettings
+from mlops_dags.settings import OWNER, SPARK_NAMESPACE, EtlSettings
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "spark-application.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_TEMPLATE = REPO_ROOT / "apps" / "airflow" / "base" / "spark" / "etl-template.yaml"
+
+
+def overlay_patch(overlay: str) -> Path:
+    return REPO_ROOT / "apps" / "airflow" / "overlays" / overlay / "spark-template.yaml"
+
+
+def _merge(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 @cache
-def _template_text() -> str:
-    return TEMPLATE.read_text(encoding="utf-8")
+def template_for(overlay: str) -> dict:
+    """The etl-template's `.spec.template` as the overlay renders it (read-only: copy before use)."""
+    spec = yaml.safe_load(BASE_TEMPLATE.read_text(encoding="utf-8"))["spec"]["template"]
+    patch_file = overlay_patch(overlay)
+    if patch_file.is_file():
+        spec = _merge(spec, (yaml.safe_load(patch_file.read_text(encoding="utf-8")) or {}).get("spec", {}).get("template", {}))
+    return spec
 
 
 def application_body(step: str, arguments: list[str], settings: EtlSettings) -> dict:
     """A complete SparkApplication manifest for one step (dict, ready for the CRD API)."""
-    # JSON round trip: plain dicts without the YAML anchors' shared objects.
-    body = json.loads(json.dumps(yaml.safe_load(_template_text())))
-    body["metadata"]["name"] = f"etl-{step}"
-    body["metadata"]["namespace"] = SPARK_NAMESPACE
-    spec = body["spec"]
+    spec = copy.deepcopy(template_for(settings.platform_overlay))
     spec["image"] = settings.job_image
     spec["arguments"] = [step, *arguments]
     spec["sparkConf"]["spark.eventLog.dir"] = settings.event_log_dir
-    spec["hadoopConf"]["fs.s3a.endpoint"] = settings.s3_endpoint
+    spec["sparkConf"]["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint
     for role in ("driver", "executor"):
         spec[role]["labels"]["app.kubernetes.io/component"] = f"etl-{step}"
-    return body
+    return {
+        "apiVersion": "sparkoperator.k8s.io/v1beta2",
+        "kind": "SparkApplication",
+        "metadata": {
+            "name": f"etl-{step}",
+            "namespace": SPARK_NAMESPACE,
+            "labels": {"app.kubernetes.io/name": "spark-etl", "app.kubernetes.io/part-of": "mlops-platform",
+                       "app.kubernetes.io/component": "etl-step", "owner": OWNER},
+        },
+        "spec": spec,
+    }
 
 
 def template_spec(step: str, arguments: list[str], settings: EtlSettings) -> dict:

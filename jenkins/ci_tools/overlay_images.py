@@ -27,12 +27,16 @@ def known_clusters(repo: Path) -> list[str]:
 
 
 def overlay_files(repo: Path, cluster: str) -> list[Path]:
-    """Every apps/<app>/overlays/<cluster>/kustomization file."""
+    """Every kustomization file that can set the cluster's images: apps/<app>/overlays/<cluster>,
+    and the components kept under clusters/<cluster>/ (clusters/local/laptop points the local
+    cluster's images at its registry on top of the dev overlays)."""
+    folders = sorted((repo / "apps").glob(f"*/overlays/{cluster}"))
+    folders += sorted(p for p in (repo / "clusters" / cluster).rglob("*") if p.is_dir())
     found = []
-    for overlay in sorted((repo / "apps").glob(f"*/overlays/{cluster}")):
+    for folder in folders:
         for name in KUSTOMIZATION_NAMES:
-            if (overlay / name).is_file():
-                found.append(overlay / name)
+            if (folder / name).is_file():
+                found.append(folder / name)
                 break
     return found
 

@@ -14,6 +14,9 @@ DAGS_DIR = REPO / "dags"
 if str(DAGS_DIR) not in sys.path:
     sys.path.insert(0, str(DAGS_DIR))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# The first import of the Kubernetes provider takes several seconds; on a busy 2-core machine more
+# than the 30 s default, which shows up as a missing DAG rather than a slow one.
+os.environ.setdefault("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "180")
 # Airflow creates AIRFLOW_HOME (default ~/airflow, with an airflow.cfg) when it is first imported,
 # which happens while these modules are collected: give this test process a throw-away home
 # instead, unless the caller chose one.

@@ -2,12 +2,11 @@
 SparkApplication running the same job code, with the image the cluster overlay sets."""
 import json
 import shutil
-from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.dags.conftest import REPO, load_dagbag
+from tools.clusters import names as cluster_names
 
 IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/spark-etl:1.2.3"
 SCHEMA = REPO / ".tools/schemas/crds/sparkapplication-sparkoperator-v1beta2.json"
@@ -17,7 +16,7 @@ KUBECONFORM = REPO / ".tools/bin/kubeconform"
 @pytest.fixture(scope="module")
 def k8s_dag():
     bag = load_dagbag("kubernetes", ETL_JOB_IMAGE=IMAGE, ETL_DATA_ROOT="s3a://mlops-prod-data",
-                      ETL_EVENT_LOG_DIR="s3a://mlops-prod-data/spark-events")
+                      ETL_EVENT_LOG_DIR="s3a://mlops-prod-data/spark-events", ETL_PLATFORM_OVERLAY="prod")
     return bag.dags["events_features"]
 
 
@@ -107,14 +106,52 @@ def test_kubeconform_check_can_fail(applications, tmp_path):
 def test_applications_pass_the_rego_policies(applications, tmp_path):
     from tools.gate import policy
 
-    for cluster in ("dev", "prod"):
+    for cluster in cluster_names():
         config = policy.load_cluster_config(cluster)
         violations = policy.evaluate(cluster, config, list(applications.values()), tmp_path / cluster)
         assert not violations, [f"{v.rule}: {v.message}" for v in violations]
 
 
-def test_template_file_is_a_valid_spark_application_on_its_own():
-    body = yaml.safe_load((REPO / "dags/templates/spark-application.yaml").read_text())
-    assert body["kind"] == "SparkApplication" and body["apiVersion"] == "sparkoperator.k8s.io/v1beta2"
-    json.dumps(body)  # plain data, no YAML-only types
-    assert Path(REPO / "jobs/etl/cli.py").exists()  # mainApplicationFile's source
+def rendered_etl_template(overlay: str) -> dict:
+    from tools.gate.render import render
+
+    objects = render(REPO / "apps" / "airflow" / "overlays" / overlay)
+    return next(o for o in objects if o["kind"] == "ScheduledSparkApplication")["spec"]["template"]
+
+
+OVERLAYS = sorted(p.parent.name for p in (REPO / "apps/airflow/overlays").glob("*/kustomization.yaml"))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dags_submit_what_the_cluster_renders_as_its_etl_template(overlay):
+    """One template: what a DAG submits is the overlay's rendered etl-template with only the
+    per-task fields set, so an overlay patch (prod: 20 executors, its bucket) reaches the jobs."""
+    from mlops_dags import settings, spark_app
+
+    etl = settings.EtlSettings("kubernetes", "s3a://x", IMAGE, "s3a://x/events", "https://s3.example", 4, "a@b", overlay)
+    submitted = spark_app.application_body("features", ["--date", "2026-11-27"], etl)["spec"]
+    expected = rendered_etl_template(overlay)
+    per_task = {"image", "arguments"}
+    assert {k: v for k, v in submitted.items() if k not in per_task | {"sparkConf", "driver", "executor"}} == \
+        {k: v for k, v in expected.items() if k not in per_task | {"sparkConf", "driver", "executor"}}
+    assert {**submitted["sparkConf"], "spark.eventLog.dir": None, "spark.hadoop.fs.s3a.endpoint": None} == \
+        {**expected["sparkConf"], "spark.eventLog.dir": None, "spark.hadoop.fs.s3a.endpoint": None}
+    for role in ("driver", "executor"):
+        labels = dict(submitted[role]["labels"])
+        assert labels.pop("app.kubernetes.io/component") == "etl-features"
+        assert {**submitted[role], "labels": labels} == expected[role]
+
+
+def test_prod_jobs_may_use_twenty_executors_and_dev_jobs_fewer():
+    from mlops_dags import spark_app
+
+    assert spark_app.template_for("prod")["dynamicAllocation"]["maxExecutors"] == 20
+    assert spark_app.template_for("dev")["dynamicAllocation"]["maxExecutors"] < 20
+
+
+def test_the_merge_follows_kustomize_for_maps_lists_and_deletions():
+    from mlops_dags.spark_app import _merge
+
+    base = {"a": {"x": 1, "y": 2}, "l": [1, 2], "gone": 1}
+    assert _merge(base, {"a": {"y": 3}, "l": [3], "gone": None}) == {"a": {"x": 1, "y": 3}, "l": [3]}
+    assert base == {"a": {"x": 1, "y": 2}, "l": [1, 2], "gone": 1}

@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from ci_repo_factory import clone, git
 
+from tools.versions import pin
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
 
 
 def pinned(name: str) -> str:
-    for line in (ROOT / "tools" / "versions.env").read_text().splitlines():
-        if line.startswith(f"{name}="):
-            return line.split("=", 1)[1].strip()
-    raise KeyError(f"{name} is not pinned in tools/versions.env")
+    return pin(name)
 
 
 def require_tool(path: Path) -> Path:

@@ -94,3 +94,24 @@ def test_every_image_main_builds_has_an_overlay_to_bump():
         names = {name for path in overlay_files(ROOT, cluster) for name in image_names(path)}
         for build in builds:
             assert build.repository in names, f"cluster {cluster}: no overlay lists {build.repository} in `images:`"
+
+
+def test_bump_can_target_the_local_cluster(real_clone, tmp_path, ci_env):
+    """clusters/local has no overlays of its own: its images live in the laptop component, which
+    the bump finds through the same cluster discovery and edits, and the local Airflow then runs
+    the bumped image from the local registry."""
+    from tools.gate.render import render
+    from tools.gate.units import app_unit
+
+    remote, work = real_clone
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "airflow.json").write_text(f'{{"image": "{REGISTRY}/airflow", "tag": "{SHA}", "digest": "{DIGESTS["airflow"]}"}}')
+    base = git(work, "rev-parse", "HEAD").strip()
+    result = run_tool("bump", "--repo", str(work), "--from-dir", str(records), "--clusters", "local", env=ci_env)
+    assert result.returncode == 0, result.stderr
+    fresh = clone(remote, tmp_path / "fresh")
+    assert git(fresh, "diff", "--name-only", f"{base}..main").split() == ["clusters/local/laptop/kustomization.yaml"]
+    images = {c["image"] for o in render(app_unit("local", "airflow", fresh)) if o["kind"] == "Deployment"
+              for c in o["spec"]["template"]["spec"]["containers"]}
+    assert f"127.0.0.1:5000/mlops-platform/airflow:{SHA}@{DIGESTS['airflow']}" in images

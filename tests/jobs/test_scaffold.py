@@ -1,4 +1,4 @@
-"""`make new-job` / `make new-dag` on a temporary copy of dags/ and jobs/ (never the real tree):
+"""`make new-job` / `make new-dag` on a temporary copy of dags/, jobs/ and apps/airflow (never the real tree):
 bad requests are refused without writing anything, and what a good request writes works — the new
 DAG loads with the platform's DAG rules in both Spark modes and the generated tests pass."""
 import hashlib
@@ -23,7 +23,9 @@ COPIED_TESTS = ("tests/jobs/conftest.py", "tests/dags/conftest.py", "tests/dags/
 def repo_copy(tmp_path):
     root = tmp_path / "repo"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for folder in ("dags", "jobs"):
+    # apps/airflow too: kubernetes-mode DAGs read the platform's ETL template from it (git-sync
+    # brings the whole repository to Airflow).
+    for folder in ("dags", "jobs", "apps/airflow"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
     for name in ("pyproject.toml", *COPIED_TESTS):
         (root / name).parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from tools import clusters as cluster_discovery
+from tools.gate import appset, units
+from tools.gate.appset import merge
+
 ROOT = Path(__file__).resolve().parents[2]
-CLUSTERS = ["dev", "prod"]
+CLUSTERS = cluster_discovery.names(ROOT)
 # Apps this suite owns (apps/monitoring has its own tests).
 PLATFORM_APPS = ["namespaces", "argocd", "external-secrets", "airflow", "spark-operator",
                  "spark-standalone", "cluster-autoscaler"]
@@ -44,12 +48,57 @@ def render(relpath: str) -> tuple[dict, ...]:
     return tuple(render_dir(ROOT / relpath))
 
 
-def cluster(env: str) -> tuple[dict, ...]:
+def cluster_entry(env: str) -> tuple[dict, ...]:
+    """What `kustomize build clusters/<env>` renders: AppProjects, ApplicationSets, the root."""
     return render(f"clusters/{env}")
 
 
+@functools.cache
+def cluster(env: str) -> tuple[dict, ...]:
+    """What Argo CD ends up with for clusters/<env>: the entry plus the Applications its
+    ApplicationSets generate (tools/gate/appset.py)."""
+    objects = cluster_entry(env)
+    return objects + tuple(appset.generated_applications(list(objects), ROOT))
+
+
+def overlay(env: str) -> str:
+    return cluster_discovery.overlay(env, ROOT)
+
+
+@functools.cache
+def _unit_of(name: str, env: str) -> str:
+    return str(units.app_unit(env, name, ROOT).relative_to(ROOT))
+
+
 def app(name: str, env: str) -> tuple[dict, ...]:
-    return render(f"apps/{name}/overlays/{env}")
+    """What the cluster's Application for apps/<name> renders (its overlay, plus the cluster's
+    kustomize components where it has any, as the gate renders it); nothing when the cluster has no
+    Application for it (clusters/local leaves the Cluster Autoscaler out)."""
+    if name not in synced_apps(env) and name in {p.parent.name for p in ROOT.glob("apps/*/application.yaml")}:
+        return ()
+    return render(_unit_of(name, env))
+
+
+def synced_apps(env: str) -> list[str]:
+    """Names of the apps/<app> folders the cluster has an Application for."""
+    return sorted(a["metadata"]["name"] for a in find(cluster(env), "Application")
+                  if platform_source(a) and platform_source(a)["path"].startswith("apps/"))
+
+
+def chart_values(application: dict) -> dict:
+    """The Helm values of an Application's chart source: its valueFiles from this checkout, merged
+    in order (what Argo CD passes to helm), skipping missing files when it ignores them."""
+    chart = next(s for s in application["spec"]["sources"] if s.get("chart"))
+    helm = chart.get("helm", {})
+    refs = {f"${s['ref']}": ROOT for s in application["spec"]["sources"] if s.get("ref")}
+    values: dict = {}
+    for entry in helm.get("valueFiles", []):
+        ref, _, rel = entry.partition("/")
+        path = refs[ref] / rel
+        if not path.is_file() and helm.get("ignoreMissingValueFiles"):
+            continue
+        values = merge(values, yaml.safe_load(path.read_text()) or {})
+    return merge(values, helm.get("valuesObject", {}))
 
 
 def find(objects, kind: str, name: str | None = None, namespace: str | None = None) -> list[dict]:

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import yaml
 from netpol import Pod, selector_matches
-from platform_render import PLATFORM_APPS, ROOT, app, render_dir
+from platform_render import PLATFORM_APPS, app, render_dir
+
+from tools.versions import read_versions
 
 CLUSTER_SCOPED_KINDS = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
                         "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "APIService",
@@ -41,9 +43,7 @@ class Target:
 
 
 def _versions() -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in (ROOT / "tools" / "versions.env").read_text().splitlines()
-             if line and not line.startswith("#") and "=" in line)
-    return {k: v for k, v in pairs}
+    return read_versions()
 
 
 @functools.cache

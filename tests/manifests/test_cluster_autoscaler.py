@@ -1,7 +1,16 @@
 """Cluster Autoscaler: Magnum provider, per-cluster node groups and scale-down flags."""
 from __future__ import annotations
 
-from platform_render import ROOT, app, containers, one
+import pytest
+from platform_render import CLUSTERS, ROOT, app, containers, one, synced_apps
+
+from tools.versions import pin
+
+
+@pytest.fixture(params=[c for c in CLUSTERS if "cluster-autoscaler" in synced_apps(c)])
+def env(request) -> str:
+    """Only the clusters that run it (clusters/local has no node groups to resize)."""
+    return request.param
 
 EXPECTED = {
     "dev": {"--scale-down-unneeded-time": "5m", "--scale-down-utilization-threshold": "0.6",
@@ -16,8 +25,11 @@ def autoscaler(env: str) -> dict:
 
 
 def flags(env: str) -> list[tuple[str, str]]:
-    args = containers(autoscaler(env)["spec"]["template"]["spec"])["cluster-autoscaler"]["args"]
-    return [tuple(a.split("=", 1)) if "=" in a else (a, "") for a in args]
+    """The process's flags: the shared ones after the binary in `command`, then the cluster's `args`."""
+    container = containers(autoscaler(env)["spec"]["template"]["spec"])["cluster-autoscaler"]
+    binary, *shared = container["command"]
+    assert binary == "./cluster-autoscaler"
+    return [tuple(a.split("=", 1)) if "=" in a else (a, "") for a in shared + container.get("args", [])]
 
 
 def single(env: str, name: str) -> str:
@@ -70,8 +82,7 @@ def test_dev_is_cheaper_than_prod():
 
 
 def test_image_minor_matches_the_kubernetes_target():
-    target = next(line.split("=", 1)[1] for line in (ROOT / "tools/versions.env").read_text().splitlines()
-                  if line.startswith("K8S_TARGET_VERSION="))
+    target = pin("K8S_TARGET_VERSION")
     image = containers(autoscaler("prod")["spec"]["template"]["spec"])["cluster-autoscaler"]["image"]
     repository, tag = image.rsplit(":", 1)
     assert repository == "registry.k8s.io/autoscaling/cluster-autoscaler"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from platform_render import PLATFORM_APPS, ROOT, app, cluster, configmap_data, find, one, render_dir, task_pod_template
+from platform_render import PLATFORM_APPS, ROOT, app, cluster, configmap_data, find, one, overlay, render_dir, task_pod_template
 
 ETL_IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/spark-etl"
 AIRFLOW_IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/airflow"
@@ -140,13 +140,19 @@ def test_alert_connections_render_as_airflow_connections(env):
 # --- images -----------------------------------------------------------------------------------
 
 def overlay_images(env: str) -> dict[str, dict]:
-    kustomization = yaml.safe_load((ROOT / f"apps/airflow/overlays/{env}/kustomization.yaml").read_text())
-    return {i["name"]: i for i in kustomization["images"]}
+    """The Airflow overlay's images entries, with a cluster component's entries on top (the
+    laptop component points clusters/local at its registry)."""
+    entries = {}
+    for path in [ROOT / f"apps/airflow/overlays/{overlay(env)}/kustomization.yaml",
+                 *sorted((ROOT / "clusters" / env).glob("*/kustomization.yaml"))]:
+        for image in yaml.safe_load(path.read_text()).get("images") or []:
+            entries[image["name"]] = {**entries.get(image["name"], {}), **image}
+    return entries
 
 
 def test_overlay_etl_image_reaches_etl_job_image(env):
     entry = overlay_images(env)[ETL_IMAGE]
-    expected = f"{ETL_IMAGE}:{entry['newTag']}"
+    expected = f"{entry.get('newName', ETL_IMAGE)}:{entry['newTag']}"
     objects = app("airflow", env)
     assert configmap_data(objects, "airflow-job-images", "airflow")["ETL_JOB_IMAGE"] == expected
     assert one(objects, "ScheduledSparkApplication", "etl-template", "spark-jobs")["spec"]["template"]["image"] == expected

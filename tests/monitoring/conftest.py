@@ -3,17 +3,18 @@ from __future__ import annotations
 import functools
 
 import pytest
-from monitoring_support import MONITORING
+from monitoring_support import ROOT
 
 from tools.gate.render import render
+from tools.gate.units import app_unit
 
 
 @functools.cache
 def _render(cluster: str) -> tuple[dict, ...]:
-    return tuple(render(MONITORING / "overlays" / cluster))
+    return tuple(render(app_unit(cluster, "monitoring", ROOT)))
 
 
 @pytest.fixture
 def render_overlay():
-    """Objects of `kustomize build apps/monitoring/overlays/<cluster>` with the pinned kustomize (cached)."""
+    """Objects the cluster's monitoring Application renders, with the pinned kustomize (cached)."""
     return lambda cluster: list(_render(cluster))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tools.versions import read_versions
+
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "apps" / "monitoring"
 BASE = MONITORING / "base"
@@ -31,10 +33,8 @@ def run_promtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedPro
 
 
 def versions() -> dict[str, str]:
-    """The pins of tools/versions.env (NAME=value lines)."""
-    pairs = (line.split("=", 1) for line in (ROOT / "tools" / "versions.env").read_text().splitlines()
-             if line and not line.startswith("#") and "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs}
+    """The pins of tools/versions.env."""
+    return read_versions()
 
 
 # --- the metric catalogue -------------------------------------------------------------------

@@ -12,7 +12,7 @@ from tools.gate.render import render
 COMPONENT = "../../../monitoring/components/spark-worker-network-hpa"
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("env", sorted(p.name for p in (ROOT / "apps" / "spark-standalone" / "overlays").iterdir()))
 def test_overlay_adds_the_adapter_metric_beside_cpu_and_memory(env):
     overlay = ROOT / "apps" / "spark-standalone" / "overlays" / env
     assert COMPONENT in yaml.safe_load((overlay / "kustomization.yaml").read_text()).get("components", []), \

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from toolchain_support import VERSIONS_FILE
 
-from tools.schemas.versions import read_versions
+from tools.versions import read_versions
 
 
 @pytest.fixture(scope="session")

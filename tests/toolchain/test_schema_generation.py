@@ -11,7 +11,7 @@ from tools.schemas import crds, kubernetes
 from tools.schemas.__main__ import main
 from tools.schemas.refs import iter_refs
 from tools.schemas.sources import CRD_SOURCES
-from tools.schemas.versions import VersionsError, read_versions
+from tools.versions import VersionsError, read_versions
 
 
 def test_properties_close_the_object_unless_it_preserves_unknown_fields():

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from tools.gate import paths as gate_paths
+from tools.gate.appset import generated_applications
 from tools.gate.render import Rendered, render_with_sources
 from tools.schemas.crds import load_crds as parse_crd_file
 
@@ -78,13 +80,9 @@ class ApplyResult:
 
 
 def cluster_sources(cluster: str, root: Path = ROOT) -> list[Path]:
-    """What Argo CD syncs for a cluster: clusters/<env> and every apps/*/overlays/<env>."""
-    sources = []
-    entry = root / "clusters" / cluster
-    if (entry / "kustomization.yaml").is_file():
-        sources.append(entry)
-    sources.extend(sorted(p.parent for p in (root / "apps").glob(f"*/overlays/{cluster}/kustomization.yaml")))
-    return sources
+    """What Argo CD syncs for a cluster: clusters/<env> and what each of its Applications syncs
+    (the static gate's render units, tools/gate/units.py)."""
+    return gate_paths.render_units(cluster, root)
 
 
 @dataclass
@@ -100,7 +98,12 @@ def render_cluster(cluster: str, root: Path = ROOT) -> RenderedCluster:
     seen: dict[ObjectKey, Rendered] = {}
     conflicts = []
     for source in cluster_sources(cluster, root):
-        for item in render_with_sources(source):
+        items = render_with_sources(source)
+        if source == root / "clusters" / cluster:
+            # What Argo CD's ApplicationSet controller would create from them, checked by the server too.
+            items += [Rendered(app, f"apps/{app['metadata']['name']}/application.yaml (generated)")
+                      for app in generated_applications([i.obj for i in items], root)]
+        for item in items:
             key = ObjectKey.of(item.obj)
             previous = seen.get(key)
             if previous is None:

@@ -5,6 +5,9 @@ import os
 import shutil
 from pathlib import Path
 
+from tools import clusters as cluster_discovery
+from tools import versions
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))
 RUN_DIR = Path(os.environ.get("RUN_DIR", ROOT / ".run"))
@@ -28,28 +31,18 @@ def tool(name: str) -> str:
 
 
 def read_versions() -> dict[str, str]:
-    versions = {}
-    for line in (ROOT / "tools" / "versions.env").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            versions[key.strip()] = value.strip()
-    return versions
+    return versions.read_versions()
 
 
 def clusters(root: Path = ROOT) -> list[str]:
     """Clusters of the checkout at root (default this one; the PR preview passes a git worktree)."""
-    clusters_dir = root / "clusters"
-    if not clusters_dir.is_dir():
-        return []
-    return sorted(p.name for p in clusters_dir.iterdir() if (p / "kustomization.yaml").is_file())
+    return cluster_discovery.names(root)
 
 
 def render_units(cluster: str, root: Path = ROOT) -> list[Path]:
-    """The cluster entry plus every app overlay of that cluster, in a stable order."""
-    units = [root / "clusters" / cluster]
-    units += sorted(p for p in (root / "apps").glob(f"*/overlays/{cluster}") if (p / "kustomization.yaml").is_file())
-    return units
+    """The cluster entry plus what each of its Applications syncs, in a stable order (tools/gate/units.py)."""
+    from .units import render_units as units_of  # late: units renders with kustomize, which needs paths
+    return units_of(cluster, root)
 
 
 def rel(path: Path | str) -> str:

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import oracle, paths, policy, schema
+from . import appset, oracle, paths, policy, schema
 from .embedded import embedded_pods
 from .findings import Finding, object_id
 from .lint import lint
@@ -33,6 +33,22 @@ def _render_unit(unit: Path) -> list[Rendered] | RenderError:
         return exc
 
 
+def _generated_applications(unit: Path, outcome: list[Rendered]) -> list[Rendered]:
+    """A cluster entry's ApplicationSets are checked together with the Applications they make
+    (schemas, policies), so a template that yields an invalid Application fails here."""
+    if unit.parent.name != "clusters":
+        return []
+    root = unit.parent.parent
+    out = []
+    for item in outcome:
+        if item.obj.get("kind") == "ApplicationSet":
+            for app in appset.generate(item.obj, root):
+                name = app["metadata"]["name"]
+                source = f"apps/{name}/application.yaml (ApplicationSet {item.obj['metadata']['name']})"
+                out.append(Rendered(app, source))
+    return out
+
+
 def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dict,
           exceptions: list[dict], kubernetes_versions: list[str], respect_ignores: bool = True) -> ClusterResult:
     started = time.monotonic()
@@ -52,7 +68,7 @@ def check(cluster: str, units: list[Path], lint_targets: list[Path], config: dic
                 "kustomize build failed", hint="fix the file kustomize names above",
                 details=str(outcome).splitlines()[-6:]))
             continue
-        for item in outcome:
+        for item in [*outcome, *_generated_applications(unit, outcome)]:
             for extra in [item, *embedded_pods(item)]:
                 rendered.append(extra)
                 unit_of.append(paths.rel(unit))

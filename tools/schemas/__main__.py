@@ -14,9 +14,10 @@ import time
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
+from tools.versions import VersionsError, read_versions, require
+
 from . import crds, gomod, kubernetes
 from .sources import CRD_SOURCES, CrdSource
-from .versions import VersionsError, read_versions, require
 
 # What the static gate passes to kubeconform (relative to the repo root, or make it absolute).
 KUBERNETES_TEMPLATE = ("kubernetes/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/"

@@ -96,7 +96,7 @@ def find_external_secret(objects: list[tuple[dict, str]], cluster: str, name: st
     if not matches:
         where = f"{namespace}/{name}" if namespace else name
         raise RotationError(f"cluster {cluster}: no ExternalSecret {where} in the rendered manifests "
-                            f"(clusters/{cluster} + apps/*/overlays/{cluster}); known ExternalSecrets: {listing}")
+                            f"(clusters/{cluster} and what its Applications sync); known ExternalSecrets: {listing}")
     if len(matches) > 1:
         namespaces = ", ".join(ref.namespace for ref in matches)
         raise RotationError(f"cluster {cluster}: ExternalSecret {name} exists in several namespaces "

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tools.localplatform import platform, settings
+from tools.versions import read_versions
 
 pytestmark = pytest.mark.e2e
 
@@ -72,8 +73,7 @@ def test_overrides_document_only_keys_that_need_to_differ():
 
 
 def test_git_sync_image_tag_matches_the_pinned_version():
-    versions = dict(line.split("=", 1) for line in (settings.REPO_ROOT / "tools" / "versions.env").read_text().splitlines()
-                    if "=" in line and not line.startswith("#"))
+    versions = read_versions()
     images = {c["image"] for obj in settings.render_overlay(settings.DEFAULT_OVERLAY)
               for c in _containers(obj) if "/git-sync" in c.get("image", "")}
     assert images, f"{settings.DEFAULT_OVERLAY}: no git-sync container rendered"

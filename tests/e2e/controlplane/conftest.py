@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config, dynamic
 
+from tools.clusters import names as cluster_names
 from tools.controlplane.apply import (
     Applier,
     ApplyResult,
@@ -28,7 +29,7 @@ E2E_ROOT = RUN_DIR / "controlplane-e2e"
 # One directory per pytest process: two e2e runs at once (a developer and CI on one machine)
 # must not share etcd data or PID files.
 E2E_STATE = E2E_ROOT / f"session-{os.getpid()}"
-CLUSTERS = sorted(path.parent.name for path in (ROOT / "clusters").glob("*/kustomization.yaml"))
+CLUSTERS = cluster_names(ROOT)
 # An empty parameter list would silently skip every cluster test: fail loudly instead.
 NO_CLUSTER = "(no clusters/<env>/kustomization.yaml)"
 
@@ -130,7 +131,7 @@ def cluster_run(request, binaries_built) -> ClusterRun:
         rendered = render_cluster(cluster)
         run = ClusterRun(cluster, live, manifests=rendered.items, conflicts=rendered.conflicts)
         if not run.manifests:
-            pytest.fail(f"clusters/{cluster} and apps/*/overlays/{cluster} render no objects")
+            pytest.fail(f"clusters/{cluster} and what its Applications sync render no objects")
         crds = load_crds()
         run.crds = live.applier.apply(crds, dry_run=False, batch="crds")
         live.applier.wait_crds_established([r.obj["metadata"]["name"] for r in crds])
