@@ -32,7 +32,7 @@ E2E_TARGETS += e2e-k8s
 .PHONY: e2e-k8s
 e2e-k8s: $(K8S_PREREQS) ## On the real node: images run under restricted PSA, DNS, Services, metrics, PVCs, digests, clean stop
 	@mkdir -p $(RUN_DIR)/reports
-	@cd $(ROOT) && $(PY) -m tools.images --tag $(GIT_SHA) --group jobs
+	@cd $(ROOT) && $(PY) -m tools.images --tag $(GIT_SHA) --group jobs --group ci
 	@$(K8S_PY) up --state-dir $(K8S_DIR)
 	@cd $(ROOT) && status=0; $(PY) -m pytest -m e2e tests/e2e/k8s \
 	  --junitxml=$(RUN_DIR)/reports/junit-k8s.xml $(PYTEST_ARGS) || status=$$?; \

@@ -12,7 +12,7 @@ import yaml
 from toolchain_support import VERSIONS_FILE
 
 from tools.schemas.sources import CRD_SOURCES
-from tools.schemas.versions import read_versions
+from tools.versions import read_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 TOP_DIRS = ("apps", "clusters", "dags", "jenkins", "jobs", "policies", "tests", "tools")

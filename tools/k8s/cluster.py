@@ -417,7 +417,8 @@ class LocalKubernetes:
         for manifest in manifests:
             self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(manifest))
         for manifest in manifests:
-            for item in json.loads(self.kubectl("get", "-f", str(manifest), "-o", "json").stdout)["items"]:
+            listed = json.loads(self.kubectl("get", "-f", str(manifest), "-o", "json").stdout)
+            for item in listed.get("items", [listed]):  # a one-object file comes back unlisted
                 if item["kind"] not in ("Deployment", "DaemonSet", "StatefulSet"):
                     continue
                 ref = f"{item['kind'].lower()}/{item['metadata']['name']}"

@@ -131,10 +131,3 @@ def lock_versions(*names: str) -> dict[str, str]:
             pins[name.strip().lower()] = version.split()[0].strip(" \\")
     return {name: pins[name] for name in names}
 
-
-def pinned(name: str) -> str:
-    """A pin from tools/versions.env."""
-    for line in (L.ROOT / "tools" / "versions.env").read_text().splitlines():
-        if line.startswith(f"{name}="):
-            return line.split("=", 1)[1].strip()
-    raise KeyError(f"tools/versions.env has no {name}")

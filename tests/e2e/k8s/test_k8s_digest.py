@@ -23,8 +23,11 @@ def _clone(tmp_path):
     subprocess.run(["git", "-C", str(work), "config", "user.email", "ci@example.invalid"], check=True)
     subprocess.run(["git", "-C", str(work), "config", "user.name", "ci"], check=True)
     # The gate the bump runs needs the built tools and the venv, not a second copy of them.
+    # (.gitignore names the folders, not symlinks to them: keep the clone's tree clean for bump.)
     for shared in (".venv", ".tools"):
         (work / shared).symlink_to(L.ROOT / shared)
+    with open(work / ".git" / "info" / "exclude", "a") as exclude:
+        exclude.write("/.venv\n/.tools\n")
     return work
 
 

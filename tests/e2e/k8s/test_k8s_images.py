@@ -4,10 +4,12 @@ carries exactly the versions of requirements.lock; admission refuses a privilege
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from tests.e2e.k8s.conftest import image_records, lock_versions, restricted_pod
+from tools.k8s import layout as L
 
 pytestmark = pytest.mark.e2e
 
@@ -88,3 +90,23 @@ def test_privileged_pod_is_refused_by_pod_security_admission(namespace, jobs_ima
     assert result.returncode != 0
     assert 'violates PodSecurity "restricted:latest"' in result.stderr
     assert "privileged" in result.stderr
+
+
+def test_ci_agent_image_runs_restricted_with_its_pinned_packages(namespace):
+    """The CI agent carries exactly the Debian packages its Dockerfile pins and the Go of its base tag."""
+    records = image_records("ci")
+    assert "ci-agent" in records, f"make images did not record the CI agent: {records}"
+    dockerfile = (L.ROOT / "jenkins" / "agents" / "ci-agent" / "Dockerfile").read_text()
+    pins = dict(re.findall(r"^\s+([a-z0-9][a-z0-9.+-]+)=(\S+?)\s*\\?$", dockerfile, re.M))
+    go_tag = re.search(r"ARG CI_AGENT_BASE_IMAGE=golang:(\d+\.\d+\.\d+)-bookworm", dockerfile).group(1)
+    assert pins, "no pinned packages found in the CI agent's Dockerfile"
+    ns = namespace("ci-agent")
+    script = "dpkg-query -W -f='${Package}=${Version}\\n' " + " ".join(sorted(pins)) + " && go version"
+    record = records["ci-agent"]
+    ns.apply(restricted_pod("check", f"{record['image']}@{record['digest']}", ["sh", "-c", script]))
+    pod = ns.wait_pod_phase("check", {"Succeeded", "Failed"})
+    logs = ns.logs("check")
+    assert pod["status"]["phase"] == "Succeeded", logs
+    installed = dict(line.split("=", 1) for line in logs.splitlines() if "=" in line)
+    assert installed == pins
+    assert f"go version go{go_tag} " in logs

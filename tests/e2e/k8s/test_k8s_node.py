@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.e2e.k8s.conftest import pinned
 from tools.k8s import layout as L
+from tools.versions import pin
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,7 @@ def test_node_is_ready_on_containerd_at_the_pinned_version(cluster):
     conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert conditions["Ready"] == "True", conditions
     info = node["status"]["nodeInfo"]
-    assert info["kubeletVersion"] == pinned("K8S_SERVER_VERSION")
+    assert info["kubeletVersion"] == pin("K8S_SERVER_VERSION")
     assert info["containerRuntimeVersion"].startswith("containerd://1.")
     addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
     assert addresses["InternalIP"] == L.NODE_IP  # inside the node's own network namespace
