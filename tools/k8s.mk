@@ -10,6 +10,8 @@ k8s-deps: ## Install the node's Debian packages when missing (containerd, runc, 
 k8s-tools: ## Build the cluster add-ons at their pins (CoreDNS, metrics-server, local-path provisioner)
 	@$(ROOT)/tools/toolchain/build-go-tools.sh $(ROOT)/tools/k8s/go-tools.txt
 
+# `make setup` builds the add-ons too, like every other listed Go tool (tests check each list is built).
+SETUP_TARGETS += k8s-tools
 K8S_PREREQS := venv k8s-deps controlplane-build jenkins-tools k8s-tools
 
 .PHONY: k8s-up

@@ -68,9 +68,16 @@ def container(pod_spec: dict, name: str) -> dict:
     return by_name[name]
 
 
+def resolved_dockerfile(path: Path) -> str:
+    """The Dockerfile with `FROM ${ARG}` replaced by the ARG's default (what kaniko builds from)."""
+    text = path.read_text()
+    defaults = dict(re.findall(r"^ARG (\w+)=(\S+)", text, re.M))
+    return re.sub(r"^FROM \$\{(\w+)\}", lambda m: f"FROM {defaults.get(m.group(1), m.group(0))}", text, flags=re.M)
+
+
 def dockerfile_packages(path: Path) -> dict[str, str]:
     """Debian packages installed by the Dockerfile and its FROM chain (our images only): name -> version."""
-    text = path.read_text()
+    text = resolved_dockerfile(path)
     packages: dict[str, str] = {}
     base = re.search(r"^FROM (\S+?):(\S+)", text, re.M)
     if base and base.group(1) in DOCKERFILES:
@@ -123,7 +130,7 @@ def test_stage_pod_has_what_the_stage_needs(placement, stage):
     assert repository in DOCKERFILES, f"{stage}: {pod_file} {name} runs {c['image']}, not one of our agent images"
     packages = dockerfile_packages(DOCKERFILES[repository])
     assert need.packages <= set(packages), f"{stage}: {c['image']} lacks {sorted(need.packages - set(packages))}"
-    dockerfile = DOCKERFILES[repository].read_text()
+    dockerfile = resolved_dockerfile(DOCKERFILES[repository])
     if need.go:
         assert re.search(r"^FROM (golang:\d+\.\d+\.\d+-bookworm|" + re.escape(REGISTRY) + r"/ci-agent:)", dockerfile, re.M)
     sc = c.get("securityContext", {})
