@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -119,11 +120,14 @@ class NodeControlPlane(ControlPlane):
         return ["nsenter", f"--net=/run/netns/{self.layout.netns}", "--", *super()._command(component, args)]
 
     def _spawn(self, component: str, argv: list[str]) -> subprocess.Popen:
-        ports = self.endpoints()
-        port = {"etcd": ports.etcd_client_port, "kube-apiserver": ports.apiserver_port,
-                "kube-controller-manager": ports.controller_manager_port}[component]
-        start_forwarder(self.layout, port)
+        # Only the API server is reachable from the host (it authenticates every client); etcd and
+        # the controller manager stay inside the namespace, where their health is probed.
+        if component == "kube-apiserver":
+            start_forwarder(self.layout, self.endpoints().apiserver_port)
         return super()._spawn(component, argv)
+
+    def _probe(self, component: str, endpoints) -> str | None:
+        return procs.in_netns(self.layout.netns, lambda: ControlPlane._probe(self, component, endpoints))
 
 
 def start_forwarder(lay: L.Layout, port: int, target_port: int | None = None) -> None:
@@ -132,8 +136,6 @@ def start_forwarder(lay: L.Layout, port: int, target_port: int | None = None) ->
     argv = [sys.executable, "-m", "tools.k8s.forward", "--netns", lay.netns, "--port", str(port),
             "--target-port", str(target), "--tag", str(lay.state_dir.resolve())]
     pid = procs.spawn(argv, lay.logs / f"forward-{port}.log", lay.pids / f"forward-{port}.pid", None, L.ROOT)
-    import socket
-
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if not procs.alive(pid):
@@ -464,8 +466,6 @@ class LocalKubernetes:
 
     @staticmethod
     def _port_answers(port: int) -> bool:
-        import socket
-
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return True
@@ -535,8 +535,6 @@ class LocalKubernetes:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
