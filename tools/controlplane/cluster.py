@@ -806,16 +806,21 @@ class ControlPlane:
 
     def _down(self) -> StopReport:
         report = StopReport()
-        states = self.survey(probe=False)
-        for state in reversed(states):
-            for pid in state.pids:
-                note = "" if state.recorded == pid else "no PID file" if state.recorded is None \
-                    else f"its PID file named pid {state.recorded}"
-                self._stop(state.component, pid)
-                report.stopped.append((state.component, pid, note))
-            if state.exited:
-                report.already_exited.append((state.component, state.recorded))
-            self.pid_file(state.component).unlink(missing_ok=True)
+        # A process spawned an instant before (a failed `up` stopping what it started) may not be
+        # visible in /proc yet on a loaded machine: look again until a look finds nothing new.
+        for attempt in range(3):
+            states = self.survey(probe=False)
+            if attempt and not any(state.pids for state in states):
+                break
+            for state in reversed(states):
+                for pid in state.pids:
+                    note = "" if state.recorded == pid else "no PID file" if state.recorded is None \
+                        else f"its PID file named pid {state.recorded}"
+                    self._stop(state.component, pid)
+                    report.stopped.append((state.component, pid, note))
+                if state.exited and attempt == 0:
+                    report.already_exited.append((state.component, state.recorded))
+                self.pid_file(state.component).unlink(missing_ok=True)
         leftovers = self.processes()
         if leftovers:
             raise ControlPlaneError(f"still running after stop: {leftovers}")
