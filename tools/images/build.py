@@ -57,7 +57,7 @@ class Image:
     name: str
     dockerfile: Path
     context: Path
-    group: str  # "jobs" (bumped into overlays), "ci" or "node"
+    group: str  # "jobs" (bumped into overlays), "ci", "node" or "platform"
     binaries: tuple[Path, ...] = ()  # copied into a generated context (node images)
     build_args: dict[str, str] = field(default_factory=dict)
 
@@ -74,6 +74,14 @@ def discover(root: Path = L.ROOT) -> list[Image]:
                     "metrics-server": (tools_bin / "metrics-server",),
                     "local-path-provisioner": (tools_bin / "local-path-provisioner",)}[name]
         images.append(Image(name, dockerfile, dockerfile.parent, "node", binaries))
+    # Upstream components the local platform runs (Argo CD, Redis, the Spark operator, ...): one
+    # folder each. A COPY source that is not in the folder is a binary of .tools/bin (built at its
+    # pin); a base of tools/images/bases.py named like the image, if any, is passed as BASE_IMAGE.
+    for dockerfile in sorted((root / "tools" / "platform" / "images").glob("*/Dockerfile")):
+        folder = dockerfile.parent
+        binaries = tuple(tools_bin / source for source in copy_sources(dockerfile)
+                         if not (folder / source).exists())
+        images.append(Image(folder.name, dockerfile, folder, "platform", binaries))
     return images
 
 
@@ -116,15 +124,21 @@ class Builder:
     # --- inputs ----------------------------------------------------------------------------
     def build_args(self, image: Image) -> dict[str, str]:
         args = dict(image.build_args)
-        for arg, base in LOCAL_BASE_ARGS.get(image.name, {}).items():
+        for arg, base in self.bases_of(image).items():
             args[arg] = BASES[base].ref
         return args
+
+    @staticmethod
+    def bases_of(image: Image) -> dict[str, str]:
+        if image.group == "platform" and image.name in BASES:
+            return {"BASE_IMAGE": image.name}
+        return LOCAL_BASE_ARGS.get(image.name, {})
 
     def input_key(self, image: Image, args: dict[str, str]) -> str:
         digest = hashlib.sha256(image.dockerfile.read_bytes())
         digest.update(json.dumps(args, sort_keys=True).encode())
         for source in copy_sources(image.dockerfile):
-            if image.group != "node":
+            if image.group != "node" and (image.context / source).exists():
                 digest.update(source.encode() + b"\0")
                 _hash_path(digest, image.context / source)
         for binary in image.binaries:
@@ -157,7 +171,7 @@ class Builder:
         log_path = self.log_dir / f"{image.name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as log:
-            for base in LOCAL_BASE_ARGS.get(image.name, {}).values():
+            for base in self.bases_of(image).values():
                 self.bases.ensure(BASES[base], log)
             args = self.build_args(image)
             key = self.input_key(image, args)
@@ -192,14 +206,15 @@ class Builder:
         return self._result(image, digest, key, False, started)
 
     def _context(self, image: Image) -> Path:
-        if image.group != "node":
+        if image.group not in ("node", "platform"):
             return image.context
         context = L.RUN_DIR / "images" / "contexts" / image.name
         shutil.rmtree(context, ignore_errors=True)
         shutil.copytree(image.dockerfile.parent, context)
         for binary in image.binaries:
             if not binary.is_file():
-                raise BuildError(f"image {image.name}: {binary} missing; build it with `make k8s-tools`")
+                target = "k8s-tools" if image.group == "node" else "platform-tools"
+                raise BuildError(f"image {image.name}: {binary} missing; build it with `make {target}`")
             shutil.copy2(binary, context / binary.name)
         if image.name == "pause":
             subprocess.run(["gcc", "-static", "-Os", "-Wall", "-Wextra", "-o", str(context / "pause"),
@@ -257,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tag", required=True, help="the commit SHA every image is tagged with")
     parser.add_argument("--only", action="append", help="build only this image (repeatable)")
-    parser.add_argument("--group", action="append", choices=("jobs", "ci", "node"))
+    parser.add_argument("--group", action="append", choices=("jobs", "ci", "node", "platform"))
     parser.add_argument("--records", type=Path, default=L.RUN_DIR / "images" / "local")
     args = parser.parse_args(argv)
     try:

@@ -7,8 +7,9 @@
 #   MODULE   module path that holds the tool (what `go mod download` fetches)
 #   PACKAGE  main package to build (MODULE itself or a sub-package such as MODULE/cmd/foo)
 #   VERSION  module version, e.g. v0.8.0 (normally a NAME_VERSION line of tools/versions.env)
-#   LDFLAGS  optional -ldflags; "{version}" is replaced by VERSION (for tools that take their
-#            version string from -X rather than from the module build info)
+#   LDFLAGS  optional -ldflags; "{version}" is replaced by VERSION and "{semver}" by VERSION without
+#            its leading v (for tools that take their version string from -X rather than from the
+#            module build info)
 #
 # A stamp .tools/stamps/go-tool-NAME (holding VERSION) marks a finished build, so calling this again with the
 # same pin returns at once; changing the pin rebuilds. This is the repo's only Go tool builder: to
@@ -31,6 +32,7 @@ if [[ $# -lt 4 || $# -gt 5 ]]; then
 fi
 name=$1 module=$2 package=$3 version=$4 ldflags=${5:-}
 ldflags=${ldflags//\{version\}/$version}
+ldflags=${ldflags//\{semver\}/${version#v}}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tools_dir=${TOOLS_DIR:-$root/.tools}
