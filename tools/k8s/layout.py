@@ -36,6 +36,11 @@ CLUSTER_DOMAIN = "cluster.local"
 REGISTRY_PORT = 5000
 REGISTRY_HOST = f"127.0.0.1:{REGISTRY_PORT}"
 IMAGE_REPOSITORY = f"{REGISTRY_HOST}/mlops-platform"
+# Upstream registries the node resolves through the local registry (an air-gapped mirror): the
+# upstream manifests Argo CD syncs keep their image names, and `make images` pushes the image built
+# here for each under that same name (tools/platform/images/<name>: its `serve-as:` line).
+MIRRORED_REGISTRIES = ("quay.io", "ghcr.io", "docker.io", "registry.k8s.io", "public.ecr.aws",
+                       "oci.external-secrets.io")
 
 
 @dataclass(frozen=True)

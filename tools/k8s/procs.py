@@ -79,6 +79,8 @@ def find_ours(state_dir: Path) -> list[Found]:
         name = os.path.basename(argv[0])
         if name.startswith("python") and "tools.k8s.forward" in argv:
             name = "forwarder"
+        elif name.startswith("python") and "tools.platform.gitserver" in argv:
+            name = "gitserver"
         elif name not in OUR_EXECUTABLES:
             continue
         if alive(int(entry.name)):
