@@ -169,10 +169,10 @@ def _redis() -> Base:
     # Argo CD's cache. Debian's redis-server (bookworm: 7.0), user 999 like the upstream image.
     return Base(
         name="redis",
-        packages=("redis-server",),
-        hooks=('mkdir -p "$1/data" && chroot "$1" chown redis:redis /data',
+        packages=("redis-server", "ca-certificates"),
+        hooks=('mkdir -p "$1/data"',
                'chroot "$1" usermod -u 999 redis && chroot "$1" groupmod -g 999 redis '
-               '&& chroot "$1" chown -R 999:999 /data /var/lib/redis /var/log/redis'),
+               '&& chroot "$1" chown -R 999:999 /data /var/lib/redis'),
         env={"PATH": DEFAULT_PATH},
         user="999",
         workdir="/data",

@@ -117,12 +117,39 @@ def chart_mirror(root: Path, upstream: str, version: str, url_root: str, helm: P
             copy = Path(work) / chart["name"]
             shutil.copytree(chart_dir, copy)
             os.chmod(copy, 0o755)
+            _drop_disabled_dependencies(copy)
             # The module is the release's source; a release sets the chart's version when it is
             # published (e.g. the module's Chart.yaml may still say the previous patch), so the
             # package takes the version the Application asks for, as the published chart has it.
             _run([str(helm), "package", str(copy), "--version", version, "--destination", str(out)])
     _run([str(helm), "repo", "index", str(out), "--url", f"{url_root}/charts/{base_name(upstream)}"])
     return archive
+
+
+def _drop_disabled_dependencies(chart_dir: Path) -> None:
+    """A dependency the module does not carry (a chart of another repository) can stay out of the
+    mirror only if the chart disables it by default (its `condition` is false in values.yaml): it
+    renders nothing then. One that is enabled is an error, never silently dropped."""
+    chart_file = chart_dir / "Chart.yaml"
+    chart = yaml.safe_load(chart_file.read_text())
+    values = yaml.safe_load((chart_dir / "values.yaml").read_text()) or {}
+    kept = []
+    for dependency in chart.get("dependencies") or []:
+        if (chart_dir / "charts" / dependency["name"]).exists():
+            kept.append(dependency)
+            continue
+        value: object = values
+        for part in (dependency.get("condition") or "").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not False:
+            raise MirrorError(f"{chart_file}: dependency {dependency['name']} is not in the module and is enabled "
+                              f"by default (condition {dependency.get('condition')!r}); it cannot be mirrored")
+    if kept != (chart.get("dependencies") or []):
+        if kept:
+            chart["dependencies"] = kept
+        else:
+            chart.pop("dependencies", None)
+        chart_file.write_text(yaml.safe_dump(chart, sort_keys=False))
 
 
 def _run(argv: list[str]) -> None:

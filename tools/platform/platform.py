@@ -13,6 +13,7 @@ change of state per Application.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,7 @@ class Platform:
         module_dir = download(mirrors.SOURCES[upstream].module, source["targetRevision"])
         options = source.get("kustomize") or {}
         kustomization: dict = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                               "resources": [str(module_dir / source["path"])]}
+                               "resources": [f"upstream/{source['path']}"]}
         images = []
         for spec in options.get("images") or []:
             name, _, new = spec.partition("=")
@@ -147,9 +148,11 @@ class Platform:
         if options.get("patches"):
             kustomization["patches"] = options["patches"]
         with tempfile.TemporaryDirectory(prefix="argocd-install-") as work:
+            # kustomize takes only relative resource paths: a copy of the module's files, like the
+            # checkout of the mirror's tag Argo CD itself renders.
+            shutil.copytree(module_dir, Path(work) / "upstream", symlinks=True)
             (Path(work) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-            out = subprocess.run([str(TOOLS_BIN / "kustomize"), "build", "--load-restrictor",
-                                  "LoadRestrictionsNone", work], capture_output=True, text=True)
+            out = subprocess.run([str(TOOLS_BIN / "kustomize"), "build", work], capture_output=True, text=True)
         if out.returncode != 0:
             raise PlatformError(f"rendering Argo CD {source['targetRevision']}: {out.stderr.strip()}")
         return out.stdout
