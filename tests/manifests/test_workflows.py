@@ -84,6 +84,7 @@ NEW_CLUSTER = {
     # A staging cluster: prod's overlays, no extra components, every app.
     "clusters/staging/kustomization.yaml": (ROOT / "clusters/prod/kustomization.yaml").read_text()
     .replace("cluster=prod", "cluster=staging")
+    .replace("rootPath=clusters/prod", "rootPath=clusters/staging")
     .replace("the prod cluster", "the staging cluster"),
     "policies/config/staging.yaml": (ROOT / "policies/config/prod.yaml").read_text(),
 }
