@@ -6,6 +6,7 @@ and nothing left running.
 Own state dir and a free port, so a developer's `make idp-up` on 18080 is not disturbed."""
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -50,6 +51,8 @@ def server():
     out = idp("down", env)
     assert out.returncode == 0, out.stderr
     assert our_processes(cfg) == [], "a Keycloak process of the e2e state dir survived idp down"
+    assert not cfg.secrets_file.exists() and not (cfg.home / "data").exists(), "down keeps no secrets or data"
+    shutil.rmtree(STATE, ignore_errors=True)  # the copy of the distribution (about 200 MB)
 
 
 @pytest.fixture(scope="module")
