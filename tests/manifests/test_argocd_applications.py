@@ -208,7 +208,7 @@ def test_argocd_settings(env):
     assert {"trigger.on-sync-failed", "trigger.on-health-degraded"} <= set(notifications)
     webhook = one(objects, "ExternalSecret", "argocd-secret", "argocd")
     assert webhook["spec"]["target"]["creationPolicy"] == "Merge"
-    assert [d["secretKey"] for d in webhook["spec"]["data"]] == ["webhook.github.secret"]
+    assert [d["secretKey"] for d in webhook["spec"]["data"]] == ["webhook.github.secret", "oidc.clientSecret"]
 
 
 # --- HPA vs Argo CD (argoproj/argo-cd #5105, #9678, #1603) ------------------------------------
