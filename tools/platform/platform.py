@@ -23,14 +23,19 @@ from pathlib import Path
 import yaml
 
 from tools.gate import appset
+from tools.gate.units import app_unit, platform_source
 from tools.k8s import layout as L
 from tools.k8s import procs
 from tools.k8s.cluster import ClusterError, LocalKubernetes, _free_port, _log_tail, start_forwarder
-from tools.platform import mirrors
+from tools.platform import mirrors, skm
 from tools.schemas.gomod import download
 
 GIT_PORT = 8418
+SKM_PORT = 8419
+RECEIVER_PORT = 8420
 MIRROR_URL = f"http://{L.NODE_IP}:{GIT_PORT}"
+# Where alerts and Argo CD notifications go in the local cluster (tools/platform/receiver.py).
+RECEIVER_URL = f"http://{L.NODE_IP}:{RECEIVER_PORT}"
 CLUSTER = "local"
 ARGOCD_NAMESPACE = "argocd"
 MIRROR_CACHE = L.CACHE_DIR / "mirrors"
@@ -57,6 +62,21 @@ def expected_applications(cluster: str = CLUSTER) -> list[dict]:
     return roots + appset.generated_applications(objects, L.ROOT)
 
 
+def local_objects(cluster: str = CLUSTER) -> list[dict]:
+    """Every object the cluster's Applications render from this repository (their platform sources)."""
+    objects = []
+    for application in expected_applications(cluster):
+        name = application["metadata"]["name"]
+        if name == "root" or platform_source(application) is None:
+            continue  # the root renders the cluster entry; chart-only apps have no source of ours
+        out = subprocess.run([str(TOOLS_BIN / "kustomize"), "build", str(app_unit(cluster, name, L.ROOT))],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise PlatformError(f"kustomize build of {name} for {cluster}: {out.stderr.strip()}")
+        objects += [o for o in yaml.safe_load_all(out.stdout) if o]
+    return objects
+
+
 class Platform:
     def __init__(self, k8s: LocalKubernetes | None = None):
         self.k8s = k8s or LocalKubernetes()
@@ -79,29 +99,53 @@ class Platform:
     def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120):
         return self.k8s.kubectl(*args, check=check, input=input, timeout=timeout)
 
-    # --- 0. the git server -----------------------------------------------------------------------
-    def gitserver_running(self) -> bool:
-        return any(f.name == "gitserver" for f in procs.find_ours(self.lay.state_dir))
+    # --- 0. the servers in the node namespace: git, the secret store, the alert receiver -----------
+    def _serve(self, name: str, port: int, args: list[str]) -> int:
+        """Start `python -m tools.platform.<name>` in the node namespace on `port` (idempotent) and
+        a host forwarder to it; returns the forwarder's host port."""
+        if not any(f.name == name for f in procs.find_ours(self.lay.state_dir)):
+            procs.spawn([sys.executable, "-m", f"tools.platform.{name}", *args, "--port", str(port),
+                         "--tag", str(self.lay.state_dir.resolve())],
+                        self.lay.logs / f"{name}.log", self.lay.pids / f"{name}.pid", self.lay.netns, L.ROOT)
+        deadline = time.monotonic() + 20
+        while not self.k8s._netns_http_ok(f"http://127.0.0.1:{port}/healthz"):
+            if time.monotonic() > deadline:
+                raise PlatformError(f"{name} does not answer: {_log_tail(self.lay.logs / f'{name}.log')}")
+            time.sleep(0.2)
+        host_port = self.status().get(f"{name}_host_port")
+        if not host_port or not self.k8s._port_answers(host_port):
+            host_port = _free_port()
+            start_forwarder(self.lay, host_port, port)
+            self._save(**{f"{name}_host_port": host_port})
+        return host_port
 
     def start_gitserver(self) -> int:
-        """Start the git server in the node namespace (idempotent); returns its host forwarder port."""
         (self.served / "git").mkdir(parents=True, exist_ok=True)
         (self.served / "charts").mkdir(parents=True, exist_ok=True)
-        if not self.gitserver_running():
-            procs.spawn([sys.executable, "-m", "tools.platform.gitserver", "--root", str(self.served),
-                         "--port", str(GIT_PORT), "--tag", str(self.lay.state_dir.resolve())],
-                        self.lay.logs / "gitserver.log", self.lay.pids / "gitserver.pid", self.lay.netns, L.ROOT)
-        deadline = time.monotonic() + 20
-        while not self.k8s._netns_http_ok(f"http://127.0.0.1:{GIT_PORT}/healthz"):
-            if time.monotonic() > deadline:
-                raise PlatformError(f"git server does not answer: {_log_tail(self.lay.logs / 'gitserver.log')}")
-            time.sleep(0.2)
-        port = self.status().get("git_host_port")
-        if not port or not self.k8s._port_answers(port):
-            port = _free_port()
-            start_forwarder(self.lay, port, GIT_PORT)
-            self._save(git_host_port=port)
-        return port
+        return self._serve("gitserver", GIT_PORT, ["--root", str(self.served)])
+
+    @property
+    def skm_store(self) -> Path:
+        """The local Secure Key Manager's values (outside git, owner-only)."""
+        return self.dir / "skm-store.json"
+
+    def start_skm(self) -> dict:
+        """The local SKM with a value for every key the cluster's ExternalSecrets read; then step 2
+        of the bootstrap: the one hand-made secret, nhn-skm-credentials."""
+        keys = skm.external_secret_keys(local_objects())
+        store = skm.ensure_store(self.skm_store, keys, RECEIVER_URL)
+        self._serve("skm", SKM_PORT, ["--store", str(self.skm_store)])
+        for namespace in ("external-secrets",):
+            if self.kubectl("get", "namespace", namespace, check=False).returncode != 0:
+                self.kubectl("create", "namespace", namespace)
+        manifest = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": {"name": "nhn-skm-credentials", "namespace": "external-secrets"},
+                    "stringData": store["credentials"]}
+        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        return store
+
+    def start_receiver(self) -> int:
+        return self._serve("receiver", RECEIVER_PORT, ["--log", str(self.dir / "received.jsonl")])
 
     def publish(self) -> str:
         """This checkout's HEAD becomes `main` of the local remote."""
@@ -237,6 +281,7 @@ class Platform:
         started = time.monotonic()
         applications = expected_applications()
         self.start_gitserver()
+        self.start_receiver()
         made = self.make_mirrors(applications)
         commit = self.publish()
         print(f"platform: git server serves this checkout's HEAD {commit[:12]} and mirrors: {', '.join(made)}")
@@ -245,6 +290,9 @@ class Platform:
         self.install_argocd(applications)
         timings["Argo CD installed"] = round(time.monotonic() - phase, 1)
         phase = time.monotonic()
+        store = self.start_skm()
+        print(f"platform: local Secure Key Manager holds {len(store['secrets'])} secrets; "
+              "nhn-skm-credentials created", flush=True)
         self.apply_cluster()
         names = [a["metadata"]["name"] for a in applications]
         done = self.wait_synced(names)
