@@ -1,4 +1,5 @@
-"""The events transform (validate -> de-duplicate -> per-user features -> Parquet) on one engine.
+"""The events transform (validate -> de-duplicate -> per-user features -> Parquet) on one engine:
+for Spark, the functions the events_features DAG runs; for DuckDB, the same rules in one SQL script.
 
 Run as `python -m bench.engines spark|duckdb RAW_GLOB OUT_DIR DAY` in a fresh process per
 measurement, so the parent can sample the whole process tree's memory (JVM included).
@@ -15,50 +16,46 @@ from etl.schema import ALLOWED_LATENESS
 
 
 def run_spark(raw_glob: str, out_dir: str, day: date) -> dict:
-    """One JSON parse and one shuffle label every row (good, rejected with its reason, or
-    duplicate); the labelled rows are staged as Parquet, and features and quarantine are then
-    cheap column reads of that staging instead of re-parsing the JSON for each output."""
-    from pyspark.sql import functions as F
+    """The events_features DAG's tasks, in its order, on its functions (etl.pipeline, the same calls
+    dags/events_features.py makes in local mode and etl.cli in a SparkApplication): list_partitions,
+    validate_partition per raw file, build_user_features, check_quality, publish_manifest.
 
-    from etl.dedupe import label_duplicates
-    from etl.quarantine import PARSED_TIME, REASON, judge, read_raw
+    Differences from an Airflow run, all outside the measured functions: one SparkSession for every
+    task (each Airflow task starts its own, about 7 s), validate_partition runs its files one after
+    the other (the DAG maps it, two at a time), and the raw files are the generated ones, linked
+    into the layout's raw/events/dt=DAY."""
+    from etl import pipeline
+    from etl.layout import EventsLayout
     from etl.session import local_session
-    from etl.transform import build_features
 
-    partitions = int(os.environ.get("BENCH_SPARK_SHUFFLE_PARTITIONS", "8"))
-    spark = local_session("bench", master="local[2]", shuffle_partitions=partitions)
+    raw_day_dir = os.path.dirname(raw_glob)
+    if os.path.basename(raw_day_dir) != f"dt={day.isoformat()}":
+        raise SystemExit(f"spark: expected RAW_GLOB under .../dt={day.isoformat()}/, got {raw_glob}")
+    lake = os.path.join(out_dir, "lake")
+    os.makedirs(os.path.join(lake, "raw"), exist_ok=True)
+    os.symlink(os.path.dirname(os.path.abspath(raw_day_dir)), os.path.join(lake, "raw", "events"))
+    layout = EventsLayout(lake)
+
+    # The DAG's session (etl.session.local_session, its default shuffle partitions) on 2 cores.
+    spark = local_session("bench", master="local[2]")
     phases: dict[str, float] = {}
 
-    def timed(name: str, action) -> None:
+    def timed(name: str, action):
         started = time.perf_counter()
-        action()
-        phases[name] = round(time.perf_counter() - started, 1)
+        result = action()
+        phases[name] = round(phases.get(name, 0.0) + time.perf_counter() - started, 1)
+        return result
 
-    staging, features_dir, quarantine_dir = (f"{out_dir}/{name}" for name in ("_staging", "features", "quarantine"))
     started = time.perf_counter()
-    judged = judge(read_raw(spark, [raw_glob]), day).select(
-        REASON, "event_id", "user_id", "event_type", "event_time", PARSED_TIME, "amount", "country",
-        F.upper(F.trim("country")).alias("country_clean"), "session_id")
-    labelled = label_duplicates(judged, [PARSED_TIME, "event_type", "amount", "country_clean", "session_id", "user_id"])
-    # The raw strings are only read back for rejected rows: null (nearly free in Parquet) elsewhere.
-    rejected_only = lambda name: F.when(F.col(REASON).isNotNull(), F.col(name)).alias(name)  # noqa: E731
-    labelled = labelled.select(*[rejected_only(c) if c in ("event_time", "country") else c for c in labelled.columns])
-    timed("parse_label_stage", lambda: labelled.write.mode("overwrite").parquet(staging))
-
-    staged = spark.read.parquet(staging)
-    good = staged.where(F.col(REASON).isNull()).select(
-        "event_id", "user_id", "event_type", F.col(PARSED_TIME).alias("event_time"), "amount",
-        F.col("country_clean").alias("country"), "session_id")
-    timed("features", lambda: build_features(good, day).write.mode("overwrite").parquet(features_dir))
-    rejected = staged.where(F.col(REASON).isNotNull()).selectExpr(
-        REASON, "event_id", "CAST(user_id AS STRING) AS user_id", "event_type", "event_time",
-        "CAST(amount AS STRING) AS amount", "country", "session_id")
-    timed("quarantine", lambda: rejected.write.mode("overwrite").parquet(quarantine_dir))
+    parts = timed("list_partitions", lambda: pipeline.list_partitions(spark, layout, day))
+    for part in parts:
+        timed("validate_partition", lambda: pipeline.validate_partition(spark, layout, day, part))
+    stats = timed("build_features", lambda: pipeline.build_user_features(spark, layout, day))
+    timed("check_quality", lambda: pipeline.check_quality(spark, layout, day))
+    timed("publish_manifest", lambda: pipeline.publish_manifest(spark, layout, day, "bench"))
     seconds = time.perf_counter() - started
-    rows_in = spark.read.text(raw_glob).count()
-    rows_quarantined = spark.read.parquet(quarantine_dir).count()
-    counts = {"rows_in": rows_in, "rows_good": rows_in - rows_quarantined, "rows_quarantined": rows_quarantined,
-              "rows_out": spark.read.parquet(features_dir).count(), "seconds": seconds, "phases": phases}
+    counts = {"rows_in": stats["rows_in"], "rows_good": stats["good"], "rows_quarantined": stats["quarantined"],
+              "rows_out": stats["rows_out"], "seconds": seconds, "phases": phases, "partitions": len(parts)}
     spark.stop()
     return counts
 

@@ -8,13 +8,27 @@ from etl.quarantine import REASON
 _ORDER = ["event_time", "event_type", "amount", "country", "session_id", "user_id"]
 
 
+COPY_NO = "_copy_no"
+
+
+def rank_copies(good: DataFrame) -> DataFrame:
+    """good plus COPY_NO: 1 for the copy of each event_id that survives, 2, 3, ... for the others.
+    This is the one window (one shuffle) of de-duplication."""
+    window = Window.partitionBy("event_id").orderBy(*[F.col(c).asc_nulls_last() for c in _ORDER])
+    return good.withColumn(COPY_NO, F.row_number().over(window))
+
+
+def split_copies(ranked: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(unique, duplicates) of rank_copies() output. Both are filters of `ranked`: cache `ranked`
+    (or stage it) when both are used, or each action on them computes the window again."""
+    unique = ranked.where(F.col(COPY_NO) == 1).drop(COPY_NO)
+    duplicates = ranked.where(F.col(COPY_NO) > 1).drop(COPY_NO).withColumn(REASON, F.lit("duplicate_event_id"))
+    return unique, duplicates
+
+
 def dedupe(good: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Return (unique, duplicates); duplicates carry quarantine_reason='duplicate_event_id'."""
-    window = Window.partitionBy("event_id").orderBy(*[F.col(c).asc_nulls_last() for c in _ORDER])
-    ranked = good.withColumn("_rank", F.row_number().over(window))
-    unique = ranked.where("_rank = 1").drop("_rank")
-    duplicates = ranked.where("_rank > 1").drop("_rank").withColumn(REASON, F.lit("duplicate_event_id"))
-    return unique, duplicates
+    return split_copies(rank_copies(good))
 
 
 def label_duplicates(judged: DataFrame, order_columns: list[str]) -> DataFrame:

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from etl import atomic, quality, storage
-from etl.dedupe import dedupe
+from etl.dedupe import rank_copies, split_copies
 from etl.layout import EventsLayout
 from etl.quarantine import REASON, read_raw, split_valid
 from etl.transform import build_features
@@ -84,8 +84,12 @@ def build_user_features(spark, layout: EventsLayout, day: date, files: int = 1) 
     locations = [atomic.resolve_partition(spark, layout.staged(day, p)) for p in _staged_parts(spark, layout, day)]
     part_stats = [_read_stats(spark, loc) for loc in locations]
     events = spark.read.parquet(*locations)
-    unique, duplicates = dedupe(events)
-    unique = unique.cache()
+    # De-duplicate once: the ranked rows are cached, and the duplicate count, the features, the
+    # good count and the duplicates' quarantine write all read that cache. (Caching only the
+    # unique rows, as before, left the duplicates uncached: the window ran again for their count
+    # and for their quarantine write, three times in all.)
+    ranked = rank_copies(events).cache()
+    unique, duplicates = split_copies(ranked)
     duplicate_rows = duplicates.count()
     by_reason: dict[str, int] = {}
     for s in part_stats:
@@ -115,7 +119,7 @@ def build_user_features(spark, layout: EventsLayout, day: date, files: int = 1) 
         side_files[STATS_FILE] = json.dumps(stats, sort_keys=True)
 
     atomic.write_partition(spark, layout.features(day), write_features, side_files)
-    unique.unpersist()
+    ranked.unpersist()
     return stats
 
 

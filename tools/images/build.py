@@ -48,6 +48,10 @@ LOCAL_BASE_ARGS = {
     "spark-etl": {"SPARK_BASE_IMAGE": "spark", "MAVEN_IMAGE": "maven"},
     "local-path-provisioner": {"HELPER_BASE_IMAGE": "shell"},
     "ci-agent": {"CI_AGENT_BASE_IMAGE": "golang"},
+    # Platform images whose base is not named like them (tools/platform/images).
+    "spark-operator": {"SPARK_IMAGE": "spark"},
+    "versitygw": {"SHELL_BASE_IMAGE": "shell"},
+    "external-secrets": {"STATIC_BASE_IMAGE": "shell"},
 }
 NODE_IMAGES = ("pause", "coredns", "metrics-server", "local-path-provisioner")
 
