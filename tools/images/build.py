@@ -105,11 +105,11 @@ def upstream_ref(dockerfile: Path, versions: dict[str, str] | None = None) -> st
         return None
     versions = read_versions() if versions is None else versions
 
-    def pin(m: re.Match) -> str:
+    def pin(m: re.Match) -> str:  # ${NAME}, or ${NAME#v}: without its leading v (shell's syntax)
         if m.group(1) not in versions:
             raise BuildError(f"{dockerfile}: `serve-as:` names {m.group(1)}, which tools/versions.env does not set")
-        return versions[m.group(1)]
-    return re.sub(r"\$\{([A-Z0-9_]+)\}", pin, match.group(1))
+        return versions[m.group(1)].removeprefix("v") if m.group(2) else versions[m.group(1)]
+    return re.sub(r"\$\{([A-Z0-9_]+)(#v)?\}", pin, match.group(1))
 
 
 def laptop_tags(root: Path = L.ROOT) -> dict[str, str]:

@@ -27,6 +27,7 @@ class ModuleSource:
     module: str
     folder: str = ""   # a chart's folder inside the module; "" for a git mirror of the whole module
     tag_prefix: str = "v"  # module version = tag_prefix + chart version, for charts
+    app_version: str = "{version}"  # the chart's appVersion (its images' default tag) for a version
 
 
 # Upstream URL -> the Go module that carries the same files.
@@ -37,7 +38,8 @@ SOURCES = {
     "https://kubeflow.github.io/spark-operator":
         ModuleSource("github.com/kubeflow/spark-operator/v2", "charts/spark-operator-chart"),
     "https://charts.external-secrets.io":
-        ModuleSource("github.com/external-secrets/external-secrets", "deploy/charts/external-secrets"),
+        ModuleSource("github.com/external-secrets/external-secrets", "deploy/charts/external-secrets",
+                     app_version="v{version}"),
 }
 # Commits of the mirrors are reproducible: same module, same commit id on every machine.
 COMMIT_ENV = {"GIT_AUTHOR_NAME": "mlops-platform mirror", "GIT_AUTHOR_EMAIL": "mirror@localhost",
@@ -118,10 +120,11 @@ def chart_mirror(root: Path, upstream: str, version: str, url_root: str, helm: P
             shutil.copytree(chart_dir, copy)
             os.chmod(copy, 0o755)
             _drop_disabled_dependencies(copy)
-            # The module is the release's source; a release sets the chart's version when it is
-            # published (e.g. the module's Chart.yaml may still say the previous patch), so the
-            # package takes the version the Application asks for, as the published chart has it.
-            _run([str(helm), "package", str(copy), "--version", version, "--destination", str(out)])
+            # The module is the release's source; a release sets the chart's version and appVersion
+            # when it is published (the module's Chart.yaml may still say the previous patch), so
+            # the package takes the version the Application asks for, as the published chart has.
+            _run([str(helm), "package", str(copy), "--version", version,
+                  "--app-version", source.app_version.format(version=version), "--destination", str(out)])
     _run([str(helm), "repo", "index", str(out), "--url", f"{url_root}/charts/{base_name(upstream)}"])
     return archive
 
