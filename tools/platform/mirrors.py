@@ -28,6 +28,9 @@ class ModuleSource:
     folder: str = ""   # a chart's folder inside the module; "" for a git mirror of the whole module
     tag_prefix: str = "v"  # module version = tag_prefix + chart version, for charts
     app_version: str = "{version}"  # the chart's appVersion (its images' default tag) for a version
+    # CRDs a release copies into the chart (they are generated, not in the chart folder of the
+    # module): a file in the module, added as templates/crds/<name> under `if .Values.<flag>`.
+    release_crds: tuple[str, str] | None = None
 
 
 # Upstream URL -> the Go module that carries the same files.
@@ -39,7 +42,7 @@ SOURCES = {
         ModuleSource("github.com/kubeflow/spark-operator/v2", "charts/spark-operator-chart"),
     "https://charts.external-secrets.io":
         ModuleSource("github.com/external-secrets/external-secrets", "deploy/charts/external-secrets",
-                     app_version="v{version}"),
+                     app_version="v{version}", release_crds=("deploy/crds/bundle.yaml", "installCRDs")),
 }
 # Commits of the mirrors are reproducible: same module, same commit id on every machine.
 COMMIT_ENV = {"GIT_AUTHOR_NAME": "mlops-platform mirror", "GIT_AUTHOR_EMAIL": "mirror@localhost",
@@ -111,7 +114,8 @@ def chart_mirror(root: Path, upstream: str, version: str, url_root: str, helm: P
     source = SOURCES[upstream]
     out = root / "charts" / base_name(upstream)
     out.mkdir(parents=True, exist_ok=True)
-    chart_dir = download(source.module, source.tag_prefix + version) / source.folder
+    module_dir = download(source.module, source.tag_prefix + version)
+    chart_dir = module_dir / source.folder
     chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
     archive = out / f"{chart['name']}-{version}.tgz"
     if not archive.exists():
@@ -120,6 +124,14 @@ def chart_mirror(root: Path, upstream: str, version: str, url_root: str, helm: P
             shutil.copytree(chart_dir, copy)
             os.chmod(copy, 0o755)
             _drop_disabled_dependencies(copy)
+            if source.release_crds:
+                crds, flag = source.release_crds
+                text = (module_dir / crds).read_text()
+                if "{{" in text:
+                    raise MirrorError(f"{module_dir / crds}: has template braces; it cannot go into the chart as is")
+                target = copy / "templates" / "crds" / Path(crds).name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(f"{{{{- if .Values.{flag} }}}}\n{text}\n{{{{- end }}}}\n")
             # The module is the release's source; a release sets the chart's version and appVersion
             # when it is published (the module's Chart.yaml may still say the previous patch), so
             # the package takes the version the Application asks for, as the published chart has.
