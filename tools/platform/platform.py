@@ -139,7 +139,9 @@ class Platform:
             if self.kubectl("get", "namespace", namespace, check=False).returncode != 0:
                 self.kubectl("create", "namespace", namespace)
         manifest = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                    "metadata": {"name": "nhn-skm-credentials", "namespace": "external-secrets"},
+                    # ESO's webhook provider only reads a secret labelled for it (README, bootstrap).
+                    "metadata": {"name": "nhn-skm-credentials", "namespace": "external-secrets",
+                                 "labels": {"external-secrets.io/type": "webhook"}},
                     "stringData": store["credentials"]}
         self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
         return store
