@@ -254,6 +254,9 @@ class Platform:
             self.kubectl("create", "namespace", ARGOCD_NAMESPACE)
         self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "bootstrap",
                      "-n", ARGOCD_NAMESPACE, "-f", "-", input=self.argocd_install(applications), timeout=300)
+        # The components' flags are read at start: ours before the first start (README, bootstrap).
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "bootstrap",
+                     "-f", str(L.ROOT / "apps" / "argocd" / "base" / "argocd-cmd-params-cm.yaml"))
         for kind, name in (("deployment", "argocd-repo-server"), ("deployment", "argocd-server"),
                            ("deployment", "argocd-applicationset-controller"), ("deployment", "argocd-redis"),
                            ("statefulset", "argocd-application-controller")):
