@@ -64,8 +64,9 @@ def test_dev_is_small():
 
 
 def test_every_namespace_used_is_a_declared_platform_namespace(env):
-    """Objects may only land in namespaces apps/namespaces creates (with PSS label + default deny)."""
-    from platform_render import PLATFORM_APPS, cluster
+    """Objects may only land in namespaces apps/namespaces creates (with PSS label + default deny),
+    or, for an app only some clusters run, in a namespace that app creates the same way."""
+    from platform_render import CLUSTERS, PLATFORM_APPS, cluster, synced_apps
 
     declared = {n["metadata"]["name"] for n in find(app("namespaces", env), "Namespace")}
     denied = {p["metadata"]["namespace"] for p in find(app("namespaces", env), "NetworkPolicy", "default-deny")}
@@ -73,6 +74,16 @@ def test_every_namespace_used_is_a_declared_platform_namespace(env):
     for namespace in declared:
         labels = one_namespace(env, namespace)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted", namespace
+    # apps/namespaces is the same in every cluster; a namespace only some clusters have (apps/object-storage
+    # in local) comes with the app that some cluster leaves out, locked down the same way.
+    everywhere = set.intersection(*(set(synced_apps(c)) for c in CLUSTERS))
+    for name in sorted(set(synced_apps(env)) - everywhere):
+        objects = app(name, env)
+        for namespace in find(objects, "Namespace"):
+            own = namespace["metadata"]["name"]
+            assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted", own
+            assert find(objects, "NetworkPolicy", "default-deny", namespace=own), own
+            declared.add(own)
     used = {o["metadata"]["namespace"] for name in PLATFORM_APPS for o in app(name, env)
             if o["metadata"].get("namespace")}
     used |= {a["spec"]["destination"]["namespace"] for a in find(cluster(env), "Application")
