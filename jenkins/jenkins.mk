@@ -68,7 +68,7 @@ history: venv ## Recent builds of the pipeline (JENKINS_URL, JENKINS_USER, JENKI
 # The e2e suites by what they need. A PR runs those that start no local Kubernetes, unprivileged in the
 # build pod; `make e2e` (main, in the privileged e2e pod) runs them all. Every suite in E2E_TARGETS is
 # in exactly one list (tests/jenkins/test_agent_pods.py), so a new suite has to be placed knowingly.
-E2E_NO_CLUSTER_TARGETS := e2e-airflow e2e-monitoring
+E2E_NO_CLUSTER_TARGETS := e2e-airflow e2e-idp e2e-monitoring
 E2E_CLUSTER_TARGETS    := e2e-controlplane e2e-k8s e2e-secrets
 
 .PHONY: e2e-no-cluster

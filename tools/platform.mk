@@ -7,3 +7,19 @@ platform-tools: ## Build the platform's components at their pins (argocd, helm, 
 
 # Like every listed Go tool, `make setup` builds them (tests check each list is built at its pin).
 SETUP_TARGETS += platform-tools
+
+.PHONY: platform-up
+platform-up: k8s-up images ## Local cluster + images + Argo CD syncing this repo from a local git server; waits for every Application Synced+Healthy
+	@$(PLATFORM_PY) up
+
+.PHONY: platform-down
+platform-down: venv ## Stop the local platform (the whole local cluster); nothing of ours is left
+	@$(PLATFORM_PY) down
+
+.PHONY: status
+status: venv ## One line per Argo CD Application of the local platform (argocd CLI): sync, health, revision
+	@$(PLATFORM_PY) status
+
+.PHONY: drift
+drift: venv ## Exit non-zero and print the diff when any Application of the local platform is OutOfSync
+	@$(PLATFORM_PY) drift

@@ -6,6 +6,10 @@ Both revisions are checked out with `git worktree` into a temporary folder and r
 gate's own code (tools.gate: the pinned kustomize, clusters/<env> and every apps/*/overlays/<env>), so
 the preview and `make validate` can never disagree on what a cluster is made of. Writes <out>/<cluster>.md per cluster
 and <out>/summary.txt, and prints the summary. Exit 1 when the head revision does not render.
+
+Besides one diff per render target, each cluster gets one diff of everything it ends up with (the
+entry, the Applications its ApplicationSets generate, and every object those Applications sync,
+whichever folder renders it), so a change that only moves objects between folders shows as none.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from pathlib import Path
 
 from ci_tools import git
 from ci_tools.errors import EXIT_BAD_INPUT, EXIT_FAILED, ToolFailure
-from ci_tools.objdiff import ObjectDiff, diff_objects, format_diff
+from ci_tools.objdiff import ObjectDiff, diff_objects, format_diff, object_key
 from tools.gate import paths as gate_paths
+from tools.gate import units as gate_units
 from tools.gate.render import RenderError, render
+
+WHOLE_CLUSTER = "(whole cluster)"
 
 
 @dataclass
@@ -57,12 +64,37 @@ def preview_cluster(base_dir: Path, head_dir: Path, cluster: str) -> list[Target
     return previews
 
 
+def whole_cluster(checkout: Path, cluster: str) -> tuple[list[dict], str | None]:
+    """Every object the cluster ends up with, keyed once; (objects, error) like _render_or_error."""
+    units = render_targets(checkout, cluster)
+    if not units:
+        return [], None
+    objects: dict = {}
+    for target in units:
+        rendered, error = _render_or_error(checkout, target)
+        if error:
+            return [], f"{target}: {error}"
+        if target.startswith("clusters/"):
+            rendered = rendered + gate_units.cluster_applications(cluster, checkout)
+        for obj in rendered:
+            objects.setdefault(object_key(obj), obj)
+    return list(objects.values()), None
+
+
+def preview_whole_cluster(base_dir: Path, head_dir: Path, cluster: str) -> TargetPreview:
+    base_objs, base_err = whole_cluster(base_dir, cluster)
+    head_objs, head_err = whole_cluster(head_dir, cluster)
+    diff = None if head_err else diff_objects(base_objs, head_objs)
+    return TargetPreview(WHOLE_CLUSTER, diff, base_err, head_err)
+
+
 def cluster_markdown(cluster: str, base: str, head: str, previews: list[TargetPreview]) -> str:
     lines = [f"# Preview for cluster `{cluster}`: {base} -> {head}", ""]
     if not previews:
         lines.append("No kustomization for this cluster on either side.")
     for p in previews:
-        lines += [f"## {p.target}", ""]
+        title = "every object the cluster ends up with, whichever folder renders it" if p.target == WHOLE_CLUSTER else p.target
+        lines += [f"## {title}", ""]
         if p.head_error:
             lines += ["HEAD DOES NOT RENDER:", "```", p.head_error, "```", ""]
             continue
@@ -106,6 +138,7 @@ def run_preview(repo: Path, base: str, head: str, out: Path, fetch: bool = False
             clusters = sorted(set(gate_paths.clusters(checkouts["base"])) | set(gate_paths.clusters(checkouts["head"])))
             for cluster in clusters:
                 previews = preview_cluster(checkouts["base"], checkouts["head"], cluster)
+                previews.insert(0, preview_whole_cluster(checkouts["base"], checkouts["head"], cluster))
                 text = cluster_markdown(cluster, f"{base} ({base_sha[:10]})", f"{head} ({head_sha[:10]})", previews)
                 (out / f"{cluster}.md").write_text(text)
                 summary += [summary_line(cluster, p) for p in previews]

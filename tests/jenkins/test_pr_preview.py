@@ -65,6 +65,33 @@ def test_preview_shows_the_known_change_per_cluster(tmp_path, ci_env):
     assert git(repo, "worktree", "list").count("\n") == 1
 
 
+def test_an_object_that_moves_between_folders_is_no_change_for_the_whole_cluster(tmp_path, ci_env):
+    """Per render target the move is a removal and an addition; what the cluster ends up with is the same."""
+    repo = make_repo(tmp_path)
+    sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: mover\n  namespace: airflow\n"
+    write(repo, "apps/airflow/overlays/dev/mover.yaml", sa)
+    dev = repo / "apps/airflow/overlays/dev/kustomization.yaml"
+    dev.write_text(dev.read_text().replace("  - ../../base\n", "  - ../../base\n  - mover.yaml\n"))
+    git(repo, "add", ".")
+    git(repo, "commit", "--quiet", "-m", "mover in the dev overlay")
+    git(repo, "branch", "-f", "base-ref")
+    dev.write_text(dev.read_text().replace("  - mover.yaml\n", ""))
+    (repo / "apps/airflow/overlays/dev/mover.yaml").unlink()
+    write(repo, "apps/spark/overlays/dev/kustomization.yaml",
+          "resources:\n  - mover.yaml\nlabels:\n  - pairs:\n      owner: data-platform\n")
+    write(repo, "apps/spark/overlays/dev/mover.yaml", sa)
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "mover moves to another folder")
+    out = tmp_path / "preview"
+    result = run_tool("preview", "--repo", str(repo), "--base", "base-ref", "--out", str(out), env=ci_env)
+    assert result.returncode == 0, result.stderr
+    summary = (out / "summary.txt").read_text().splitlines()
+    assert "dev: apps/airflow/overlays/dev: 0 added, 1 removed, 0 changed" in summary
+    assert "dev: apps/spark/overlays/dev: 1 added, 0 removed, 0 changed" in summary
+    assert "dev: (whole cluster): no changes" in summary
+    assert "## every object the cluster ends up with" in (out / "dev.md").read_text()
+
+
 def test_no_change_reads_no_changes(tmp_path, ci_env):
     repo = make_repo(tmp_path)
     out = tmp_path / "preview"

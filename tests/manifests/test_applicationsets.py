@@ -99,5 +99,5 @@ def test_applications_of_each_cluster_have_distinct_names(env):
 @pytest.mark.parametrize("env", CLUSTERS)
 def test_no_template_placeholder_is_left_unfilled(env):
     text = yaml.safe_dump(list(cluster(env)))
-    for placeholder in ("<no value>", "REPO_URL", "REVISION", "OVERLAY", "COMPONENTS", "UNSUPPORTED", "CLUSTER"):
+    for placeholder in ("<no value>", "REPO_URL", "REVISION", "OVERLAY", "COMPONENTS", "UNSUPPORTED", "CLUSTER", "ROOT_PATH"):
         assert placeholder not in text, f"{placeholder} left in clusters/{env}"

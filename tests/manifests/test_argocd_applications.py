@@ -4,6 +4,7 @@ from __future__ import annotations
 import yaml
 from platform_render import PLATFORM_APPS, ROOT, app, cluster, find, one, overlay, platform_source, synced_apps
 
+from tools import clusters
 from tools.versions import read_versions
 
 OPERATOR_APPS = {"argocd", "external-secrets-operator", "spark-operator"}
@@ -122,7 +123,9 @@ def test_sync_waves_order_namespaces_then_operators_then_apps(env):
 def test_argocd_manages_itself_from_a_pinned_upstream_tag(env):
     argocd = one(cluster(env), "Application", "argocd", "argocd")
     upstream, ours = argocd["spec"]["sources"]
-    assert upstream["repoURL"] == "https://github.com/argoproj/argo-cd.git"
+    mirror = clusters.settings(env).get("mirror")
+    # An offline cluster (local) reads the same repository from its mirror.
+    assert upstream["repoURL"] == (f"{mirror}/git/argo-cd.git" if mirror else "https://github.com/argoproj/argo-cd.git")
     assert upstream["targetRevision"].startswith("v3.") and upstream["targetRevision"].count(".") == 2
     # Last source wins for objects both render (argocd-cm & co.): ours must come last.
     assert ours["name"] == "platform"
@@ -131,7 +134,9 @@ def test_argocd_manages_itself_from_a_pinned_upstream_tag(env):
 def test_argocd_upstream_matches_the_gate_schema_version(env):
     versions = read_versions()
     argocd = one(cluster(env), "Application", "argocd", "argocd")
-    assert argocd["spec"]["sources"][0]["targetRevision"] == versions["ARGOCD_MODULE_VERSION"]
+    # local runs the newest Argo CD that builds here (its image is built from that module).
+    pin = "ARGOCD_LOCAL_VERSION" if env == "local" else "ARGOCD_MODULE_VERSION"
+    assert argocd["spec"]["sources"][0]["targetRevision"] == versions[pin]
     spark = one(cluster(env), "Application", "spark-operator", "argocd")
     assert "v" + spark["spec"]["sources"][0]["targetRevision"] == versions["SPARK_OPERATOR_MODULE_VERSION"]
 
@@ -203,7 +208,7 @@ def test_argocd_settings(env):
     assert {"trigger.on-sync-failed", "trigger.on-health-degraded"} <= set(notifications)
     webhook = one(objects, "ExternalSecret", "argocd-secret", "argocd")
     assert webhook["spec"]["target"]["creationPolicy"] == "Merge"
-    assert [d["secretKey"] for d in webhook["spec"]["data"]] == ["webhook.github.secret"]
+    assert [d["secretKey"] for d in webhook["spec"]["data"]] == ["webhook.github.secret", "oidc.clientSecret"]
 
 
 # --- HPA vs Argo CD (argoproj/argo-cd #5105, #9678, #1603) ------------------------------------

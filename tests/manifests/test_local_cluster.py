@@ -64,11 +64,12 @@ def test_local_differs_from_dev_only_where_a_laptop_must(name):
         assert laptop_neutral(local[key]) == laptop_neutral(dev[key]), f"{name}: {key} differs beyond the laptop fields"
 
 
-def test_local_leaves_out_the_cluster_autoscaler_and_says_why():
-    assert "cluster-autoscaler" not in synced_apps(LOCAL)
-    assert "cluster-autoscaler" in synced_apps("dev")
+@pytest.mark.parametrize("left_out", ["cluster-autoscaler", "monitoring"])
+def test_local_leaves_out_the_cloud_only_apps_and_says_why(left_out):
+    assert left_out not in synced_apps(LOCAL)
+    assert left_out in synced_apps("dev")
     entry = (ROOT / "clusters" / LOCAL / "kustomization.yaml").read_text()
-    assert "cluster-autoscaler" in entry and "module proxy" in entry, "say in clusters/local why it is left out"
+    assert f"apps/{left_out}" in entry and "cannot" in entry, "say in clusters/local why it is left out"
 
 
 def test_the_local_only_apps_are_in_local_and_in_no_other_cluster():
@@ -95,14 +96,12 @@ def test_our_workload_images_come_from_the_local_registry():
 def test_local_is_small_one_replica_and_uses_local_path():
     objects = [o for name in synced_apps(LOCAL) for o in app(name, LOCAL)]
     for hpa in find(objects, "HorizontalPodAutoscaler"):
-        assert hpa["spec"]["maxReplicas"] == 1, hpa["metadata"]["name"]
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3), hpa["metadata"]["name"]
     for obj in objects:
         if obj["kind"] in POD_KINDS:
             assert obj["spec"].get("replicas", 1) == 1, obj["metadata"]["name"]
             for claim in obj["spec"].get("volumeClaimTemplates", []):
                 assert claim["spec"]["storageClassName"] == "local-path", obj["metadata"]["name"]
-    prometheus = find(objects, "Prometheus")[0]
-    assert prometheus["spec"]["storage"]["volumeClaimTemplate"]["spec"]["storageClassName"] == "local-path"
 
 
 def test_local_applications_add_the_laptop_component_and_nothing_else():

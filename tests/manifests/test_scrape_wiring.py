@@ -23,7 +23,11 @@ def absent_apps(env: str) -> set[str]:
     return {p.parent.name for p in ROOT.glob("apps/*/application.yaml")} - set(synced_apps(env))
 
 
-@pytest.fixture(scope="module", params=CLUSTERS)
+# Clusters that run monitoring (clusters/local leaves it out: `needs: cloud-only`).
+MONITORED = [c for c in CLUSTERS if "monitoring" in synced_apps(c)]
+
+
+@pytest.fixture(scope="module", params=MONITORED)
 def world(request):
     objects = cluster_objects(request.param)
     return {"env": request.param, "objects": objects, "pods": pods(objects),
@@ -181,6 +185,7 @@ def monitor_paths(env: str, name: str) -> dict[int, str]:
 SERVLET = "org.apache.spark.metrics.sink.PrometheusServlet"
 
 
+@pytest.mark.parametrize("env", MONITORED)
 def test_spark_standalone_serves_prometheus_where_the_pod_monitor_looks(env):
     objects = app("spark-standalone", env)
     paths = monitor_paths(env, "spark-standalone")
@@ -206,6 +211,7 @@ def spark_conf_checks(spark_conf: dict, paths: list[str]) -> list[str]:
     return problems
 
 
+@pytest.mark.parametrize("env", MONITORED)
 def test_spark_application_template_serves_prometheus_where_the_pod_monitor_looks(env):
     monitor = one(app("monitoring", env), "PodMonitor", "spark-etls", "monitoring")
     paths = [e["path"] for e in monitor["spec"]["podMetricsEndpoints"]]

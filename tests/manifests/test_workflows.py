@@ -41,6 +41,8 @@ labels:
       app.kubernetes.io/part-of: mlops-platform
       owner: data-platform
     includeTemplates: true
+components:
+  - ../../components/container-defaults
 """,
     "apps/echo/base/echo.yaml": """\
 apiVersion: apps/v1
@@ -69,11 +71,6 @@ spec:
             httpGet: {path: /, port: http}
           livenessProbe:
             httpGet: {path: /, port: http}
-          securityContext:
-            allowPrivilegeEscalation: false
-            privileged: false
-            readOnlyRootFilesystem: true
-            capabilities: {drop: [ALL]}
           resources:
             requests: {cpu: 10m, memory: 32Mi}
             limits: {cpu: 100m, memory: 64Mi}
@@ -84,6 +81,7 @@ NEW_CLUSTER = {
     # A staging cluster: prod's overlays, no extra components, every app.
     "clusters/staging/kustomization.yaml": (ROOT / "clusters/prod/kustomization.yaml").read_text()
     .replace("cluster=prod", "cluster=staging")
+    .replace("rootPath=clusters/prod", "rootPath=clusters/staging")
     .replace("the prod cluster", "the staging cluster"),
     "policies/config/staging.yaml": (ROOT / "policies/config/prod.yaml").read_text(),
 }
@@ -146,7 +144,9 @@ def test_add_a_cluster_is_at_most_three_files_and_passes_the_same_gate(repo_copy
 def test_the_gate_on_a_copy_still_fails_a_broken_app(repo_copy):
     """So the two passes above mean something: the same copy and command refuse a bad manifest."""
     broken = dict(NEW_APP)
-    broken["apps/echo/base/echo.yaml"] = NEW_APP["apps/echo/base/echo.yaml"].replace("privileged: false", "privileged: true")
+    # Without the container defaults the echo container has no security context at all.
+    broken["apps/echo/base/kustomization.yaml"] = NEW_APP["apps/echo/base/kustomization.yaml"].replace(
+        "components:\n  - ../../components/container-defaults\n", "")
     scaffold(repo_copy, broken)
     result = gate(repo_copy, "--cluster", "dev")
     assert result.returncode == 1 and "Deployment spark/echo" in result.stdout, result.stdout[-2000:]

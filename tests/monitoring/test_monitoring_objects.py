@@ -15,9 +15,10 @@ from monitoring_support import ROOT, RULES_DIR, versions
 from tools.clusters import names
 from tools.gate.appset import generated_applications
 from tools.gate.render import render
-from tools.gate.units import app_unit, render_units
+from tools.gate.units import app_unit, cluster_applications, render_units
 
-CLUSTERS = names()
+# The clusters that run monitoring (clusters/local leaves it out: `needs: cloud-only`).
+CLUSTERS = [c for c in names() if any(a["metadata"]["name"] == "monitoring" for a in cluster_applications(c, ROOT))]
 WORKLOAD_KINDS = {"Deployment", "DaemonSet", "StatefulSet"}
 
 

@@ -4,7 +4,8 @@ Argo CD renders ApplicationSet templates with Go templates (`goTemplate: true`);
 the tests render the same templates here to see the Applications Argo CD will create. Supported:
 `{{ .a.b }}`, `{{ $.a }}`, `{{ . }}`, `{{- ... -}}` whitespace trimming, `if`/`else`/`end`,
 `with`/`end`, `range`/`end`, parenthesized pipelines and the functions `toJson`, `not`, `index`,
-`and`, `or` (the last two stop at the first argument that decides, as Go does since 1.18). Anything else is an error, so a
+`base` (sprig's: the last element of a slash-separated path), `eq`, `ne` (two arguments), `and`,
+`or` (the last two stop at the first argument that decides, as Go does since 1.18). Anything else is an error, so a
 template that uses more fails here loudly instead of being rendered differently.
 
 Go's default `missingkey` behaviour is kept: a missing map key is nil, prints as `<no value>` and
@@ -130,7 +131,17 @@ def _index(collection, key):
 
 
 # `and` and `or` take unevaluated arguments: Go (1.18+) stops at the first that decides the result.
-FUNCTIONS = {"toJson": _to_json, "not": lambda v: not truthy(v), "index": _index}
+def _base(path) -> str:
+    if not isinstance(path, str):
+        raise TemplateError(f"base of non-string {path!r}")
+    stripped = path.rstrip("/")  # Go's path.Base: trailing slashes removed, "" -> ".", "/" -> "/"
+    if not path:
+        return "."
+    return stripped.rsplit("/", 1)[-1] if stripped else "/"
+
+
+FUNCTIONS = {"toJson": _to_json, "not": lambda v: not truthy(v), "index": _index, "base": _base,
+             "eq": lambda a, b: a == b, "ne": lambda a, b: a != b}
 LAZY = {"and": lambda values: _first(values, lambda v: not truthy(v)),
         "or": lambda values: _first(values, truthy)}
 
@@ -198,7 +209,7 @@ def _command(tokens, dot, root, piped):
         return LAZY[head](args), tokens
     if head in FUNCTIONS:
         values = [a() for a in args]
-        wanted = 2 if head == "index" else 1
+        wanted = 2 if head in ("index", "eq", "ne") else 1
         if len(values) != wanted:
             raise TemplateError(f"{head} takes {wanted} argument(s), got {len(values)}")
         return FUNCTIONS[head](*values), tokens

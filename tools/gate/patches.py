@@ -1,9 +1,11 @@
-"""Find kustomize patches that address a list element by its position.
+"""Find kustomize patches that address a list element by its position, and replacements that fill
+a value by its position (in a list, or in a delimited string).
 
 A JSON 6902 operation such as `/spec/template/spec/containers/0/args/-` changes whatever happens to
 sit at that index: one reorder upstream and the patch silently edits the wrong thing. Patches in
 this repository are strategic-merge files shaped like the object (lists of containers merge by
-name), JSON 6902 on paths without list positions, or kustomize replacements addressed by name.
+name), JSON 6902 on paths without list positions, or kustomize replacements addressed by name that
+set whole values (never `options: {delimiter, index}`, which edits the n-th piece of a string).
 """
 from __future__ import annotations
 
@@ -72,4 +74,35 @@ def index_addressed_ops(root: Path) -> list[IndexedOp]:
                 pointers = [op.get("path", ""), op.get("from", "")]
                 if any(p and is_positional(p) for p in pointers):
                     found.append(IndexedOp(str(kustomization.relative_to(root)), op["op"], op["path"]))
+    return found
+
+
+@dataclass(frozen=True)
+class PositionalReplacement:
+    kustomization: str  # repo-relative file that declares the replacement
+    field_path: str
+    why: str
+
+
+def _positional_field_path(field_path: str) -> bool:
+    """`spec.containers.0.image` names a list element by index; `[name=x]` and `*` do not."""
+    return any(part.isdigit() for part in field_path.split("."))
+
+
+def positional_replacements(root: Path) -> list[PositionalReplacement]:
+    found = []
+    for kustomization in kustomization_files(root):
+        data = yaml.safe_load(kustomization.read_text()) or {}
+        rel = str(kustomization.relative_to(root))
+        for replacement in data.get("replacements") or []:
+            source_path = (replacement.get("source") or {}).get("fieldPath", "")
+            if _positional_field_path(source_path):
+                found.append(PositionalReplacement(rel, source_path, "source names a list element by index"))
+            for target in replacement.get("targets") or []:
+                options = target.get("options") or {}
+                for field_path in target.get("fieldPaths") or []:
+                    if "index" in options or "delimiter" in options:
+                        found.append(PositionalReplacement(rel, field_path, "fills one piece of a delimited string"))
+                    elif _positional_field_path(field_path):
+                        found.append(PositionalReplacement(rel, field_path, "names a list element by index"))
     return found

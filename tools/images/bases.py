@@ -143,7 +143,43 @@ def _shell() -> Base:
     return Base(name="shell", packages=("coreutils", "ca-certificates"), env={"PATH": DEFAULT_PATH})
 
 
-BASES = {b.name: b for b in (_airflow(), _spark(), _maven(), _golang(), _shell())}
+def _argocd() -> Base:
+    # quay.io/argoproj/argocd's contract: user 999 (argocd, group 0 may write HOME), HOME
+    # /home/argocd, git, gpg and tini; /app/config/{ssh,tls,gpg/source,gpg/keys} exist.
+    return Base(
+        name="argocd",
+        packages=("git", "git-lfs", "tini", "gpg", "gpg-agent", "tzdata", "ca-certificates", "openssh-client"),
+        hooks=(
+            'chroot "$1" groupadd -g 999 argocd',
+            'chroot "$1" useradd -r -u 999 -g argocd --home-dir /home/argocd argocd',
+            'mkdir -p "$1/home/argocd" "$1/app/config/ssh" "$1/app/config/tls" "$1/app/config/gpg/source" '
+            '"$1/app/config/gpg/keys"',
+            'chroot "$1" chown argocd:0 /home/argocd /app/config/gpg/keys && chmod g=u "$1/home/argocd" '
+            '&& chmod 0700 "$1/app/config/gpg/keys"',
+            'touch "$1/app/config/ssh/ssh_known_hosts" && mkdir -p "$1/etc/ssh" '
+            '&& ln -sf /app/config/ssh/ssh_known_hosts "$1/etc/ssh/ssh_known_hosts"',
+        ),
+        env={"PATH": DEFAULT_PATH, "USER": "argocd", "HOME": "/home/argocd"},
+        user="999",
+        workdir="/home/argocd",
+    )
+
+
+def _redis() -> Base:
+    # Argo CD's cache. Debian's redis-server (bookworm: 7.0), user 999 like the upstream image.
+    return Base(
+        name="redis",
+        packages=("redis-server", "ca-certificates"),
+        hooks=('mkdir -p "$1/data"',
+               'chroot "$1" usermod -u 999 redis && chroot "$1" groupmod -g 999 redis '
+               '&& chroot "$1" chown -R 999:999 /data /var/lib/redis'),
+        env={"PATH": DEFAULT_PATH},
+        user="999",
+        workdir="/data",
+    )
+
+
+BASES = {b.name: b for b in (_airflow(), _spark(), _maven(), _golang(), _shell(), _argocd(), _redis())}
 
 
 class BaseBuilder:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -28,8 +29,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from tools.images.bases import BASES, BaseBuilder
 from tools.k8s import layout as L
+from tools.versions import read_versions
 
 BUILDAH_ROOT = L.CACHE_DIR / "buildah" / "storage"
 RECORDS_CACHE = L.CACHE_DIR / "image-records"
@@ -87,6 +91,38 @@ def discover(root: Path = L.ROOT) -> list[Image]:
                          if not (folder / source).exists())
         images.append(Image(folder.name, dockerfile, folder, "platform", binaries))
     return images
+
+
+SERVE_AS_LINE = re.compile(r"^#\s*serve-as:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def upstream_ref(dockerfile: Path, versions: dict[str, str] | None = None) -> str | None:
+    """The name a platform image is also served under (`# serve-as: quay.io/x/y:${PIN}` in its
+    Dockerfile, ${PIN} a line of tools/versions.env): the upstream image it stands in for, or a
+    versioned name in our own registry."""
+    match = SERVE_AS_LINE.search(dockerfile.read_text())
+    if not match:
+        return None
+    versions = read_versions() if versions is None else versions
+
+    def pin(m: re.Match) -> str:  # ${NAME}, or ${NAME#v}: without its leading v (shell's syntax)
+        if m.group(1) not in versions:
+            raise BuildError(f"{dockerfile}: `serve-as:` names {m.group(1)}, which tools/versions.env does not set")
+        return versions[m.group(1)].removeprefix("v") if m.group(2) else versions[m.group(1)]
+    return re.sub(r"\$\{([A-Z0-9_]+)(#v)?\}", pin, match.group(1))
+
+
+def laptop_tags(root: Path = L.ROOT) -> dict[str, str]:
+    """image name -> the tag clusters/local/laptop gives it (for images of our local registry)."""
+    component = root / "clusters" / "local" / "laptop" / "kustomization.yaml"
+    if not component.exists():
+        return {}
+    tags = {}
+    for entry in (yaml.safe_load(component.read_text()) or {}).get("images") or []:
+        name = entry.get("newName", "")
+        if name.startswith(L.IMAGE_REPOSITORY + "/") and entry.get("newTag"):
+            tags[name.rsplit("/", 1)[-1]] = str(entry["newTag"])
+    return tags
 
 
 def copy_sources(dockerfile: Path) -> list[str]:
@@ -162,12 +198,49 @@ class Builder:
         except urllib.error.HTTPError as error:
             return error.code, b"", ""
 
-    def retag(self, name: str, digest: str) -> bool:
+    def retag(self, name: str, digest: str, repository: str | None = None, tag: str | None = None) -> bool:
+        """Tag mlops-platform/<name>@digest as <repository>:<tag> (default: itself, the commit SHA);
+        another repository needs its blobs mounted there first."""
+        repository, tag = repository or f"mlops-platform/{name}", tag or self.tag
         status, body, content_type = self._registry("GET", f"/v2/mlops-platform/{name}/manifests/{digest}")
         if status != 200:
             return False
-        status, _, _ = self._registry("PUT", f"/v2/mlops-platform/{name}/manifests/{self.tag}", body, content_type)
+        if repository != f"mlops-platform/{name}":
+            manifest = json.loads(body)
+            for blob in [manifest.get("config"), *manifest.get("layers", [])]:
+                if blob:
+                    status, _, _ = self._registry(
+                        "POST", f"/v2/{repository}/blobs/uploads/?mount={blob['digest']}&from=mlops-platform/{name}", b"")
+                    if status != 201:
+                        return False
+        status, _, _ = self._registry("PUT", f"/v2/{repository}/manifests/{tag}", body, content_type)
         return status in (200, 201)
+
+    def publish_laptop_tag(self, image: Image, digest: str) -> str | None:
+        """A job image is also tagged with the tag the local cluster's laptop component names
+        (clusters/local/laptop), so a fresh local platform runs what was just built before any bump
+        pins a digest."""
+        if image.group != "jobs":
+            return None
+        tag = laptop_tags().get(image.name)
+        if tag and not self.retag(image.name, digest, tag=tag):
+            raise BuildError(f"image {image.name}: could not tag it {tag} in the local registry")
+        return tag
+
+    def publish_upstream_name(self, image: Image, digest: str) -> str | None:
+        """A platform image is also served under its `serve-as:` name (see upstream_ref)."""
+        ref = upstream_ref(image.dockerfile) if image.group == "platform" else None
+        if ref is None:
+            return None
+        registry, _, rest = ref.partition("/")
+        repository, _, tag = rest.rpartition(":")
+        registries = (L.REGISTRY_HOST, *L.MIRRORED_REGISTRIES)
+        if registry not in registries or not repository:
+            raise BuildError(f"{image.dockerfile}: serve-as {ref} must be <registry>/<path>:<tag> with the "
+                             f"registry one of {', '.join(registries)} (tools/k8s/layout.py)")
+        if not self.retag(image.name, digest, repository, tag):
+            raise BuildError(f"image {image.name}: could not tag it as {ref} in the local registry")
+        return ref
 
     # --- build -----------------------------------------------------------------------------
     def build(self, image: Image) -> dict:
@@ -226,11 +299,15 @@ class Builder:
         return context
 
     def _result(self, image: Image, digest: str, key: str, cached: bool, started: float) -> dict:
+        upstream = self.publish_upstream_name(image, digest)
+        self.publish_laptop_tag(image, digest)
         result = {
             "name": image.name, "group": image.group,
             "image": f"{L.IMAGE_REPOSITORY}/{image.name}", "tag": self.tag, "digest": digest,
             "key": key, "cache_hit": cached, "seconds": round(time.monotonic() - started, 2),
         }
+        if upstream:
+            result["upstream"] = upstream
         self.records_dir.mkdir(parents=True, exist_ok=True)
         (self.records_dir / f"{image.name}.json").write_text(json.dumps(result, indent=2) + "\n")
         return result

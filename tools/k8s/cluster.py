@@ -130,11 +130,11 @@ class NodeControlPlane(ControlPlane):
         return procs.in_netns(self.layout.netns, lambda: ControlPlane._probe(self, component, endpoints))
 
 
-def start_forwarder(lay: L.Layout, port: int, target_port: int | None = None) -> None:
+def start_forwarder(lay: L.Layout, port: int, target_port: int | None = None, target_host: str = "127.0.0.1") -> None:
     """Forward host 127.0.0.1:port into the namespace; returns once it accepts connections."""
     target = target_port or port
     argv = [sys.executable, "-m", "tools.k8s.forward", "--netns", lay.netns, "--port", str(port),
-            "--target-port", str(target), "--tag", str(lay.state_dir.resolve())]
+            "--target-port", str(target), "--target-host", target_host, "--tag", str(lay.state_dir.resolve())]
     pid = procs.spawn(argv, lay.logs / f"forward-{port}.log", lay.pids / f"forward-{port}.pid", None, L.ROOT)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -237,6 +237,9 @@ class LocalKubernetes:
         # The node address sits on the namespace's loopback device (this machine's kernel has no
         # `dummy` link type); it is still a non-loopback address, as the kubelet requires.
         _sh("ip", "addr", "add", f"{L.NODE_IP}/32", "dev", "lo", netns=ns)
+        # The node's own processes (our forwarders, the platform's servers) reach Services by their
+        # cluster IPs like pods do: kube-proxy's OUTPUT rules rewrite them, once a route exists.
+        _sh("ip", "route", "add", L.SERVICE_SUBNET, "dev", "lo", "src", L.NODE_IP, netns=ns)
         # Forward between the pod bridge and the node; bridged pod traffic through iptables.
         for key, value in (("net.ipv4.ip_forward", "1"), ("net.bridge.bridge-nf-call-iptables", "1"),
                            ("net.ipv4.conf.all.route_localnet", "1")):
@@ -314,9 +317,12 @@ class LocalKubernetes:
         serving_cert, serving_key = pki_module.issue_serving_cert(
             pki, "kubelet-serving", (L.NODE_IP, "127.0.0.1"), (L.NODE_NAME, "localhost"))
         (lay.config_dir / "containerd.toml").write_text(configs.containerd_toml(lay, sandbox_image))
-        hosts = lay.config_dir / "certs.d" / L.REGISTRY_HOST / "hosts.toml"
-        hosts.parent.mkdir(parents=True, exist_ok=True)
-        hosts.write_text(configs.registry_hosts_toml())
+        # Our registry, and every upstream registry whose images the local platform builds stand-ins
+        # for (tools/platform/images): all served by the local registry, nothing else is asked.
+        for registry in (L.REGISTRY_HOST, *L.MIRRORED_REGISTRIES):
+            hosts = lay.config_dir / "certs.d" / registry / "hosts.toml"
+            hosts.parent.mkdir(parents=True, exist_ok=True)
+            hosts.write_text(configs.registry_hosts_toml())
         (lay.cni_conf_dir / "10-mlops-pods.conflist").write_text(configs.cni_conflist(lay))
         (lay.config_dir / "resolv.conf").write_text("# no upstream resolvers: cluster DNS only\n")
         (lay.config_dir / "kubelet.json").write_text(

@@ -6,7 +6,7 @@ inside the namespace (one thread enters the namespace with setns(2) and opens ev
 socket there; a socket keeps the namespace it was created in). No address outside loopback is
 ever involved.
 
-    python -m tools.k8s.forward --netns NAME --port PORT [--target-port PORT] --tag STATE_DIR
+    python -m tools.k8s.forward --netns NAME --port PORT [--target-port PORT] [--target-host IP] --tag STATE_DIR
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
             pass
 
 
-def serve(netns: str, port: int, target_port: int) -> None:
+def serve(netns: str, port: int, target_port: int, target_host: str = "127.0.0.1") -> None:
     requests: queue.Queue[queue.Queue] = queue.Queue()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -63,7 +63,7 @@ def serve(netns: str, port: int, target_port: int) -> None:
         while True:
             reply = requests.get()
             try:
-                upstream = socket.create_connection(("127.0.0.1", target_port), timeout=10)
+                upstream = socket.create_connection((target_host, target_port), timeout=10)
                 upstream.settimeout(None)
                 reply.put(upstream)
             except OSError as error:
@@ -104,12 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--target-port", type=int)
+    # An address inside the namespace (its loopback by default, or e.g. a Service's cluster IP).
+    parser.add_argument("--target-host", default="127.0.0.1")
     # Only there so the process can be found by its command line (the state directory).
     parser.add_argument("--tag", required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        serve(args.netns, args.port, args.target_port or args.port)
+        serve(args.netns, args.port, args.target_port or args.port, args.target_host)
     except OSError as error:
         print(f"forward: {error}", file=sys.stderr)
         return 1

@@ -30,12 +30,18 @@ POD_SUBNET = "10.244.0.0/24"
 POD_GATEWAY = "10.244.0.1"
 POD_BRIDGE = "cni0"
 CLUSTER_DNS_IP = "10.96.0.10"
+SERVICE_SUBNET = "10.96.0.0/16"  # the API server's --service-cluster-ip-range (tools/controlplane/pki.py)
 CLUSTER_DOMAIN = "cluster.local"
 # Inside the namespace the registry has a fixed address, so image references are stable:
 # containerd pulls 127.0.0.1:5000/... on the namespace's own loopback.
 REGISTRY_PORT = 5000
 REGISTRY_HOST = f"127.0.0.1:{REGISTRY_PORT}"
 IMAGE_REPOSITORY = f"{REGISTRY_HOST}/mlops-platform"
+# Upstream registries the node resolves through the local registry (an air-gapped mirror): the
+# upstream manifests Argo CD syncs keep their image names, and `make images` pushes the image built
+# here for each under that same name (tools/platform/images/<name>: its `serve-as:` line).
+MIRRORED_REGISTRIES = ("quay.io", "ghcr.io", "docker.io", "registry.k8s.io", "public.ecr.aws",
+                       "oci.external-secrets.io")
 
 
 @dataclass(frozen=True)

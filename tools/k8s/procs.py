@@ -79,6 +79,9 @@ def find_ours(state_dir: Path) -> list[Found]:
         name = os.path.basename(argv[0])
         if name.startswith("python") and "tools.k8s.forward" in argv:
             name = "forwarder"
+        elif name.startswith("python") and any(a.startswith("tools.platform.") for a in argv):
+            # The local platform's servers in the node namespace (git server, SKM, receivers).
+            name = next(a for a in argv if a.startswith("tools.platform.")).rsplit(".", 1)[-1]
         elif name not in OUR_EXECUTABLES:
             continue
         if alive(int(entry.name)):

@@ -1,0 +1,196 @@
+"""Log in through the IdP (README "Log in (SSO)"), checked on the rendered objects of every cluster:
+Argo CD's oidc.config (issuer per cluster, secret only by reference, the groups claim the RBAC
+matches), Grafana's generic OAuth, and the Airflow FAB OAuth component on top of each overlay."""
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from platform_render import ROOT, app, configmap_data, containers, env_map, find, one, overlay, render_dir
+
+# The company IdP's realm per overlay (clusters/local syncs dev's; its own IdP is tools/idp).
+ISSUERS = {"dev": "https://sso.example.internal/realms/mlops-dev",
+           "prod": "https://sso.example.internal/realms/mlops-prod"}
+GROUPS = {"mlops-platform-admins", "data-platform-engineers"}
+
+
+def oidc_config(env: str) -> dict:
+    return yaml.safe_load(configmap_data(app("argocd", env), "argocd-cm", "argocd")["oidc.config"])
+
+
+def test_argocd_logs_in_through_the_clusters_idp(env):
+    oidc = oidc_config(env)
+    assert oidc["issuer"] == ISSUERS[overlay(env)]
+    assert oidc["clientID"] == "argocd"
+    assert {"openid", "groups"} <= set(oidc["requestedScopes"])
+    assert "groups" in oidc["requestedIDTokenClaims"]
+    data = configmap_data(app("argocd", env), "argocd-cm", "argocd")
+    assert data["admin.enabled"] == "false", "people log in through SSO; the local admin stays off"
+    assert data["url"].startswith("https://"), "Argo CD needs its external URL for the OIDC callback"
+
+
+def test_dev_and_prod_use_different_realms():
+    assert oidc_config("dev")["issuer"] != oidc_config("prod")["issuer"]
+
+
+def test_argocd_client_secret_is_a_reference_merged_into_argocd_secret(env):
+    oidc = oidc_config(env)
+    assert oidc["clientSecret"] == "$oidc.clientSecret", "a $key reference to argocd-secret, never a value"
+    es = one(app("argocd", env), "ExternalSecret", "argocd-secret", "argocd")
+    assert es["spec"]["target"] == {"name": "argocd-secret", "creationPolicy": "Merge"}
+    keys = {d["secretKey"]: d["remoteRef"]["key"] for d in es["spec"]["data"]}
+    assert keys["oidc.clientSecret"] == "argocd-oidc-client-secret"
+    assert es["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "nhn-skm"}
+
+
+def test_rbac_matches_the_groups_claim(env):
+    rbac = configmap_data(app("argocd", env), "argocd-rbac-cm", "argocd")
+    assert yaml.safe_load(rbac["scopes"]) == ["groups"]
+    subjects = {line.split(",")[1].strip() for line in rbac["policy.csv"].splitlines() if line.startswith("g,")}
+    assert subjects == GROUPS
+
+
+def grafana(env: str) -> dict:
+    deployment = one(app("monitoring", env), "Deployment", "grafana", "monitoring")
+    return containers(deployment["spec"]["template"]["spec"])["grafana"]
+
+
+def test_grafana_generic_oauth_points_at_the_clusters_idp(env):
+    variables = env_map(grafana(env))
+    issuer = ISSUERS[overlay(env)]
+    assert variables["GF_AUTH_GENERIC_OAUTH_ENABLED"]["value"] == "true"
+    assert variables["GF_AUTH_GENERIC_OAUTH_CLIENT_ID"]["value"] == "grafana"
+    for name, path in [("AUTH_URL", "auth"), ("TOKEN_URL", "token"), ("API_URL", "userinfo")]:
+        assert variables[f"GF_AUTH_GENERIC_OAUTH_{name}"]["value"] == f"{issuer}/protocol/openid-connect/{path}"
+    assert "groups" in variables["GF_AUTH_GENERIC_OAUTH_SCOPES"]["value"].split()
+    assert variables["GF_SERVER_ROOT_URL"]["value"] == f"https://grafana.mlops-{overlay(env)}.example.internal"
+    role_path = variables["GF_AUTH_GENERIC_OAUTH_ROLE_ATTRIBUTE_PATH"]["value"]
+    assert "'mlops-platform-admins') && 'Admin'" in role_path
+    assert "'data-platform-engineers') && 'Editor'" in role_path
+
+
+def test_grafana_client_secret_comes_from_an_external_secret(env):
+    secret = env_map(grafana(env))["GF_AUTH_GENERIC_OAUTH_CLIENT_SECRET"]
+    assert "value" not in secret
+    assert secret["valueFrom"]["secretKeyRef"] == {"name": "grafana-oidc", "key": "client-secret"}
+    es = one(app("monitoring", env), "ExternalSecret", "grafana-oidc", "monitoring")
+    assert [d["secretKey"] for d in es["spec"]["data"]] == ["client-secret"]
+
+
+def test_grafana_may_reach_the_idp_over_https(env):
+    policy = one(app("monitoring", env), "NetworkPolicy", "grafana", "monitoring")
+    https = [rule for rule in policy["spec"]["egress"]
+             if {"protocol": "TCP", "port": 443} in rule.get("ports", [])]
+    assert https, "the OAuth token and userinfo calls go to the IdP on 443"
+
+
+# --- Airflow: the FAB OAuth component, rendered on top of each overlay ---------------------------
+
+COMPONENT = ROOT / "apps" / "airflow" / "components" / "sso"
+
+
+@pytest.fixture(scope="module", params=sorted(ISSUERS))
+def airflow_with_sso(request):
+    """apps/airflow/overlays/<env> + components/sso, the way an overlay adds it (README)."""
+    env = request.param
+    work = ROOT / ".run" / "tests" / f"airflow-sso-{env}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": [str(Path("../../..") / "apps" / "airflow" / "overlays" / env)],
+        "components": [str(Path("../../..") / "apps" / "airflow" / "components" / "sso")],
+        "generatorOptions": {"disableNameSuffixHash": True},
+        "configMapGenerator": [{"name": "airflow-sso", "namespace": "airflow",
+                                "literals": [f"SSO_ISSUER={ISSUERS[env]}", "SSO_CLIENT_ID=airflow"]}],
+    }))
+    yield env, render_dir(work)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def test_airflow_sso_component_switches_every_component_to_the_fab_auth_manager(airflow_with_sso):
+    env, objects = airflow_with_sso
+    config = configmap_data(objects, "airflow-config", "airflow")
+    assert config["AIRFLOW__CORE__AUTH_MANAGER"] == \
+        "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+    assert configmap_data(objects, "airflow-sso", "airflow")["SSO_ISSUER"] == ISSUERS[env]
+
+
+def test_airflow_api_server_gets_the_secret_by_reference_and_the_config_file(airflow_with_sso):
+    _, objects = airflow_with_sso
+    pod = one(objects, "Deployment", "airflow-api-server", "airflow")["spec"]["template"]["spec"]
+    airflow = containers(pod)["airflow"]
+    secret = env_map(airflow)["SSO_CLIENT_SECRET"]
+    assert secret == {"name": "SSO_CLIENT_SECRET",
+                      "valueFrom": {"secretKeyRef": {"name": "airflow-oidc", "key": "client-secret"}}}
+    assert {"configMapRef": {"name": "airflow-sso"}} in airflow["envFrom"]
+    mount = next(m for m in airflow["volumeMounts"] if m["name"] == "webserver-config")
+    assert mount["mountPath"] == "/opt/airflow/webserver_config.py" and mount["subPath"] == "webserver_config.py"
+    # The other components keep what they had (the component adds to the API server only).
+    for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        other = containers(one(objects, "Deployment", name, "airflow")["spec"]["template"]["spec"])["airflow"]
+        assert "SSO_CLIENT_SECRET" not in env_map(other)
+
+
+def test_airflow_oidc_secret_is_made_by_an_external_secret(env):
+    es = one(app("external-secrets", env), "ExternalSecret", "airflow-oidc", "airflow")
+    assert es["spec"]["target"]["name"] == "airflow-oidc"
+    assert [d["secretKey"] for d in es["spec"]["data"]] == ["client-secret"]
+
+
+def _assigned(tree: ast.Module) -> dict[str, ast.expr]:
+    return {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def test_webserver_config_maps_groups_to_roles_and_holds_no_secret():
+    """Read without importing (the FAB provider is not installed here): OAuth, the keycloak provider,
+    roles from the groups claim, every credential from the environment."""
+    source = (COMPONENT / "webserver_config.py").read_text()
+    values = _assigned(ast.parse(source))
+    assert ast.unparse(values["AUTH_TYPE"]) == "AUTH_OAUTH"
+    assert ast.literal_eval(values["AUTH_ROLES_MAPPING"]) == {
+        "mlops-platform-admins": ["Admin"], "data-platform-engineers": ["User"]}
+    assert ast.literal_eval(values["AUTH_ROLES_SYNC_AT_LOGIN"]) is True
+    assert ast.literal_eval(values["AUTH_USER_REGISTRATION_ROLE"]) == "Viewer"
+    provider = values["OAUTH_PROVIDERS"].elts[0]
+    keys = {ast.literal_eval(k): v for k, v in zip(provider.keys, provider.values, strict=True)}
+    assert ast.literal_eval(keys["name"]) == "keycloak", "FAB's keycloak provider reads groups from userinfo"
+    remote = {ast.literal_eval(k): ast.unparse(v) for k, v in zip(keys["remote_app"].keys,
+                                                                 keys["remote_app"].values, strict=True)}
+    assert remote["client_secret"] == "os.environ['SSO_CLIENT_SECRET']"
+    assert remote["client_id"] == "os.environ['SSO_CLIENT_ID']"
+    assert "groups" in remote["client_kwargs"]
+
+
+def test_no_overlay_adds_the_airflow_sso_component_while_the_image_lacks_fab():
+    """The component switches the auth manager to FAB; the Airflow image must carry the provider first
+    (jobs/images/airflow/requirements.in). Fails as soon as one of the two changes without the other."""
+    wanted = "apache-airflow-providers-fab" in (ROOT / "jobs/images/airflow/requirements.in").read_text()
+    for env in ISSUERS:
+        kustomization = yaml.safe_load((ROOT / "apps/airflow/overlays" / env / "kustomization.yaml").read_text())
+        uses = any(c.rstrip("/").endswith("components/sso") for c in kustomization.get("components", []))
+        assert uses == wanted, f"overlay {env}: components/sso {'without' if uses else 'missing, but'} the " \
+            "FAB provider in the Airflow image"
+
+
+# A client secret or password written as a value: `clientSecret: abc`, "client_secret": "abc"; a
+# reference ($oidc.clientSecret, os.environ[...], a secretKeyRef) is what we want instead.
+SECRET_VALUE = re.compile(r"""(?i)(client_?secret|password)["']?\s*[:=]\s*(?!\$|os\.environ)["']?[\w-]""")
+
+
+def _secret_values(objects) -> list[str]:
+    return [f"{cm['metadata']['name']}.{key}" for cm in find(objects, "ConfigMap")
+            for key, value in (cm.get("data") or {}).items() if SECRET_VALUE.search(value)]
+
+
+def test_no_sso_secret_value_in_any_rendered_config_map(env, airflow_with_sso):
+    for name in ("argocd", "monitoring", "airflow"):
+        assert _secret_values(app(name, env)) == [], name
+    assert _secret_values(airflow_with_sso[1]) == []
+    # The pattern does find a value written into a ConfigMap.
+    leaked = {"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"oidc.config": "clientSecret: s3cr3t"}}
+    assert _secret_values([leaked]) == ["x.oidc.config"]
