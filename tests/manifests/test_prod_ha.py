@@ -1,6 +1,7 @@
 """Environments: prod is HA (replicas, PDBs, HPA floors, spread), dev stays small."""
 from __future__ import annotations
 
+import yaml
 from platform_render import app, find
 
 HA_APPS = ["airflow", "spark-standalone"]
@@ -66,7 +67,7 @@ def test_dev_is_small():
 def test_every_namespace_used_is_a_declared_platform_namespace(env):
     """Objects may only land in namespaces apps/namespaces creates (with PSS label + default deny),
     or, for an app only some clusters run, in a namespace that app creates the same way."""
-    from platform_render import CLUSTERS, PLATFORM_APPS, cluster, synced_apps
+    from platform_render import PLATFORM_APPS, ROOT, cluster, synced_apps
 
     declared = {n["metadata"]["name"] for n in find(app("namespaces", env), "Namespace")}
     denied = {p["metadata"]["namespace"] for p in find(app("namespaces", env), "NetworkPolicy", "default-deny")}
@@ -74,10 +75,11 @@ def test_every_namespace_used_is_a_declared_platform_namespace(env):
     for namespace in declared:
         labels = one_namespace(env, namespace)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted", namespace
-    # apps/namespaces is the same in every cluster; a namespace only some clusters have (apps/object-storage
-    # in local) comes with the app that some cluster leaves out, locked down the same way.
-    everywhere = set.intersection(*(set(synced_apps(c)) for c in CLUSTERS))
-    for name in sorted(set(synced_apps(env)) - everywhere):
+    # apps/namespaces is the same in every cluster; a namespace only the laptop has comes with its
+    # local-only app (`needs: local-only`, apps/object-storage), locked down the same way.
+    local_only = {p.parent.name for p in ROOT.glob("apps/*/application.yaml")
+                  if (yaml.safe_load(p.read_text()) or {}).get("needs") == "local-only"}
+    for name in sorted(local_only & set(synced_apps(env))):
         objects = app(name, env)
         for namespace in find(objects, "Namespace"):
             own = namespace["metadata"]["name"]
