@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+import yaml
 from platform_render import ROOT, app, cluster, find, overlay, synced_apps
 
 from tools import clusters
@@ -52,8 +53,9 @@ def test_local_syncs_the_dev_overlays():
     assert overlay(LOCAL) == "dev"
 
 
-# Apps only the laptop runs (stand-ins for what NHN Cloud provides dev and prod as a service).
-LOCAL_ONLY = {"object-storage"}
+# Apps only the laptop runs (`needs: local-only`: stand-ins for what NHN Cloud provides dev and prod).
+LOCAL_ONLY = {p.parent.name for p in ROOT.glob("apps/*/application.yaml")
+              if (yaml.safe_load(p.read_text()) or {}).get("needs") == "local-only"}
 
 
 @pytest.mark.parametrize("name", sorted(set(synced_apps(LOCAL)) - LOCAL_ONLY) if LOCAL in clusters.names(ROOT) else [])
@@ -73,6 +75,7 @@ def test_local_leaves_out_the_cloud_only_apps_and_says_why(left_out):
 
 
 def test_the_local_only_apps_are_in_local_and_in_no_other_cluster():
+    assert "object-storage" in LOCAL_ONLY
     assert LOCAL_ONLY <= set(synced_apps(LOCAL))
     for other in clusters.names(ROOT):
         if other != LOCAL:
