@@ -119,9 +119,8 @@ def test_our_workload_images_come_from_the_local_registry(tmp_path):
             if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-job-images":
                 everything += list(obj["data"].values())
     task_pod = scheduler_task_pod_template(LOCAL, tmp_path)["spec"]
-    task_images = [c["image"] for c in task_pod.get("initContainers", []) + task_pod["containers"]]
     # `base` is replaced by the scheduler's own image at run time (AIRFLOW_WORKER_IMAGE, checked above).
-    everything += [i for c, i in zip(task_pod.get("initContainers", []) + task_pod["containers"], task_images)
+    everything += [c["image"] for c in task_pod.get("initContainers", []) + task_pod["containers"]
                    if c["name"] != "base"]
     ours = [i for i in everything if "/mlops-platform/" in i]
     assert ours, "expected the Airflow and Spark images in local"
