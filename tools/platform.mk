@@ -23,3 +23,17 @@ status: venv ## One line per Argo CD Application of the local platform (argocd C
 .PHONY: drift
 drift: venv ## Exit non-zero and print the diff when any Application of the local platform is OutOfSync
 	@$(PLATFORM_PY) drift
+
+E2E_TARGETS += e2e-argocd
+.PHONY: e2e-argocd
+e2e-argocd: $(K8S_PREREQS) platform-tools ## Argo CD for real: Synced+Healthy in wave order, webhook merges, self-heal, drift, HPA, bad merge, least privilege
+	@mkdir -p $(RUN_DIR)/reports
+	@$(MAKE) --no-print-directory platform-up
+	@cd $(ROOT) && status=0; $(PY) -m pytest -m e2e tests/e2e/argocd -p no:cacheprovider \
+	  --junitxml=$(RUN_DIR)/reports/junit-argocd.xml $(PYTEST_ARGS) || status=$$?; \
+	  $(PY) -m tools.platform down || status=1; exit $$status
+
+BENCH_TARGETS += bench-argocd
+.PHONY: bench-argocd
+bench-argocd: venv ## On a running platform: merge -> Synced through the webhook, p50/p95 over 10 merges; selfHeal time
+	@$(PLATFORM_PY) bench --out $(RUN_DIR)/bench/argocd.json

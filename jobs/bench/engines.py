@@ -49,7 +49,7 @@ def run_spark(raw_glob: str, out_dir: str, day: date) -> dict:
     started = time.perf_counter()
     parts = timed("list_partitions", lambda: pipeline.list_partitions(spark, layout, day))
     for part in parts:
-        timed("validate_partition", lambda: pipeline.validate_partition(spark, layout, day, part))
+        timed("validate_partition", lambda part=part: pipeline.validate_partition(spark, layout, day, part))
     stats = timed("build_features", lambda: pipeline.build_user_features(spark, layout, day))
     timed("check_quality", lambda: pipeline.check_quality(spark, layout, day))
     timed("publish_manifest", lambda: pipeline.publish_manifest(spark, layout, day, "bench"))

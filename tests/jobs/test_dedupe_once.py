@@ -98,9 +98,9 @@ def test_build_user_features_output_is_the_dedupe_rule_applied(spark, validated)
     close = ["user_id", "revenue", "avg_order_value", "conversion_rate"]
     got_rows, want_rows = _rows(written, close), _rows(expected, close)
     assert len(got_rows) == len(want_rows)
-    for got, want in zip(got_rows, want_rows):
+    for got, want in zip(got_rows, want_rows, strict=True):
         assert got[0] == want[0]
-        for g, w in zip(got[1:], want[1:]):
+        for g, w in zip(got[1:], want[1:], strict=True):
             assert (g is None and w is None) or g == pytest.approx(w, rel=1e-12, abs=1e-12), (got, want)
 
     dup_columns = [*events.columns, REASON]

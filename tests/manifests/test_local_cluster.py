@@ -5,6 +5,7 @@ run."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -65,23 +66,32 @@ def laptop_neutral(obj: dict) -> dict:
         obj["data"].pop("GITSYNC_REPO")  # the local git server (test_local_git_sync_pulls_from_the_local_git_server)
     if obj["kind"] == "ScheduledSparkApplication":
         spec["template"]["image"] = neutral_image(spec["template"]["image"])
-    if obj["kind"] == "ClusterSecretStore" and obj["metadata"]["name"] == "nhn-skm":
-        # The local Secure Key Manager (tools/platform/skm.py) in the node's network namespace.
-        assert obj["spec"]["provider"]["webhook"]["url"].startswith(("http://10.80.0.10:", "https://"))
-        obj["spec"]["provider"]["webhook"].pop("url")
-    return obj
+        spec["template"]["sparkConf"].pop("spark.hadoop.fs.s3a.endpoint", None)
+    # Object storage and the secret store: the local stand-ins' addresses (the laptop component).
+    if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].startswith(("spark-object-storage", "airflow-etl")):
+        obj["data"].pop("S3_ENDPOINT", None)
+        obj["data"].pop("ETL_S3_ENDPOINT", None)
+    if obj["kind"] == "ClusterSecretStore":
+        spec["provider"]["webhook"].pop("url", None)
+    # Those ConfigMaps' content hashes (in their names and every reference to them) differ too.
+    return json.loads(LOCAL_CONFIGMAP_HASH.sub(r"\1", json.dumps(obj)))
+
+
+LOCAL_CONFIGMAP_HASH = re.compile(r"\b(spark-object-storage|airflow-etl)-[a-z0-9]{10}\b")
 
 
 def by_key(objects) -> dict[tuple, dict]:
-    return {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in objects}
+    return {(o["kind"], o["metadata"].get("namespace", ""), LOCAL_CONFIGMAP_HASH.sub(r"\1", o["metadata"]["name"])): o
+            for o in objects}
 
 
 def test_local_syncs_the_dev_overlays():
     assert overlay(LOCAL) == "dev"
 
 
-# Apps only the laptop runs (stand-ins for what NHN Cloud provides dev and prod as a service).
-LOCAL_ONLY = {"object-storage"}
+# Apps only the laptop runs (`needs: local-only`: stand-ins for what NHN Cloud provides dev and prod).
+LOCAL_ONLY = {p.parent.name for p in ROOT.glob("apps/*/application.yaml")
+              if (yaml.safe_load(p.read_text()) or {}).get("needs") == "local-only"}
 
 
 @pytest.mark.parametrize("name", sorted(set(synced_apps(LOCAL)) - LOCAL_ONLY) if LOCAL in clusters.names(ROOT) else [])
@@ -101,6 +111,7 @@ def test_local_leaves_out_the_cloud_only_apps_and_says_why(left_out):
 
 
 def test_the_local_only_apps_are_in_local_and_in_no_other_cluster():
+    assert "object-storage" in LOCAL_ONLY
     assert LOCAL_ONLY <= set(synced_apps(LOCAL))
     for other in clusters.names(ROOT):
         if other != LOCAL:

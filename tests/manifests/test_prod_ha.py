@@ -1,6 +1,7 @@
 """Environments: prod is HA (replicas, PDBs, HPA floors, spread), dev stays small."""
 from __future__ import annotations
 
+import yaml
 from platform_render import app, find
 
 HA_APPS = ["airflow", "spark-standalone"]
@@ -64,8 +65,9 @@ def test_dev_is_small():
 
 
 def test_every_namespace_used_is_a_declared_platform_namespace(env):
-    """Objects may only land in namespaces apps/namespaces creates (with PSS label + default deny)."""
-    from platform_render import PLATFORM_APPS, cluster
+    """Objects may only land in namespaces apps/namespaces creates (with PSS label + default deny),
+    or, for an app only some clusters run, in a namespace that app creates the same way."""
+    from platform_render import PLATFORM_APPS, ROOT, cluster, synced_apps
 
     declared = {n["metadata"]["name"] for n in find(app("namespaces", env), "Namespace")}
     denied = {p["metadata"]["namespace"] for p in find(app("namespaces", env), "NetworkPolicy", "default-deny")}
@@ -73,6 +75,17 @@ def test_every_namespace_used_is_a_declared_platform_namespace(env):
     for namespace in declared:
         labels = one_namespace(env, namespace)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted", namespace
+    # apps/namespaces is the same in every cluster; a namespace only the laptop has comes with its
+    # local-only app (`needs: local-only`, apps/object-storage), locked down the same way.
+    local_only = {p.parent.name for p in ROOT.glob("apps/*/application.yaml")
+                  if (yaml.safe_load(p.read_text()) or {}).get("needs") == "local-only"}
+    for name in sorted(local_only & set(synced_apps(env))):
+        objects = app(name, env)
+        for namespace in find(objects, "Namespace"):
+            own = namespace["metadata"]["name"]
+            assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted", own
+            assert find(objects, "NetworkPolicy", "default-deny", namespace=own), own
+            declared.add(own)
     used = {o["metadata"]["namespace"] for name in PLATFORM_APPS for o in app(name, env)
             if o["metadata"].get("namespace")}
     used |= {a["spec"]["destination"]["namespace"] for a in find(cluster(env), "Application")

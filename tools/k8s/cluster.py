@@ -237,6 +237,9 @@ class LocalKubernetes:
         # The node address sits on the namespace's loopback device (this machine's kernel has no
         # `dummy` link type); it is still a non-loopback address, as the kubelet requires.
         _sh("ip", "addr", "add", f"{L.NODE_IP}/32", "dev", "lo", netns=ns)
+        # The node's own processes (our forwarders, the platform's servers) reach Services by their
+        # cluster IPs like pods do: kube-proxy's OUTPUT rules rewrite them, once a route exists.
+        _sh("ip", "route", "add", L.SERVICE_SUBNET, "dev", "lo", "src", L.NODE_IP, netns=ns)
         # Forward between the pod bridge and the node; bridged pod traffic through iptables.
         for key, value in (("net.ipv4.ip_forward", "1"), ("net.bridge.bridge-nf-call-iptables", "1"),
                            ("net.ipv4.conf.all.route_localnet", "1")):

@@ -30,6 +30,7 @@ POD_SUBNET = "10.244.0.0/24"
 POD_GATEWAY = "10.244.0.1"
 POD_BRIDGE = "cni0"
 CLUSTER_DNS_IP = "10.96.0.10"
+SERVICE_SUBNET = "10.96.0.0/16"  # the API server's --service-cluster-ip-range (tools/controlplane/pki.py)
 CLUSTER_DOMAIN = "cluster.local"
 # Inside the namespace the registry has a fixed address, so image references are stable:
 # containerd pulls 127.0.0.1:5000/... on the namespace's own loopback.

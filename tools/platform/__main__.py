@@ -43,8 +43,11 @@ def drift(platform: Platform) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.platform")
-    parser.add_argument("command", choices=("up", "down", "status", "drift"))
-    args = parser.parse_args(argv)
+    parser.add_argument("command", choices=("up", "down", "status", "drift", "bench"))
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from tools.platform import bench
+        return bench.main(rest)
     platform = Platform(LocalKubernetes())
     try:
         if args.command == "up":

@@ -174,6 +174,52 @@ class Platform:
             made.append(f"{kind} {name}@{version}")
         return made
 
+    def service_port(self, namespace: str, service: str, port: int) -> int:
+        """A host port forwarded to a Service's cluster IP inside the node namespace (idempotent)."""
+        key = f"svc_{namespace}_{service}_{port}"
+        cluster_ip = self.kubectl("-n", namespace, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}").stdout
+        known = self.status().get(key) or {}
+        if known.get("ip") == cluster_ip and self.k8s._port_answers(known.get("port", 0)):
+            return known["port"]
+        host_port = _free_port()
+        start_forwarder(self.lay, host_port, port, cluster_ip)
+        self._save(**{key: {"ip": cluster_ip, "port": host_port}})
+        return host_port
+
+    def webhook_secret(self) -> str:
+        return json.loads(self.skm_store.read_text())["secrets"]["argocd-github-webhook-secret"]
+
+    def notify_push(self, commit: str, before: str = "0" * 40, files: list[str] | None = None,
+                    branch: str = "main") -> int:
+        """Tell Argo CD about a push, as GitHub does: POST /api/webhook with a push event signed with
+        the shared secret (webhook.github.secret). Returns the HTTP status."""
+        import hashlib
+        import hmac
+        import ssl
+        import urllib.request
+
+        url = f"{MIRROR_URL}/git/nks-mlops-gitops.git"
+        payload = json.dumps({
+            "ref": f"refs/heads/{branch}", "before": before, "after": commit,
+            "repository": {"html_url": url, "clone_url": url, "default_branch": branch,
+                           "full_name": "mlops-platform/nks-mlops-gitops"},
+            "commits": [{"id": commit, "added": [], "removed": [], "modified": files or []}],
+        }).encode()
+        signature = "sha256=" + hmac.new(self.webhook_secret().encode(), payload, hashlib.sha256).hexdigest()
+        port = self.service_port(ARGOCD_NAMESPACE, "argocd-server", 443)
+        request = urllib.request.Request(f"https://127.0.0.1:{port}/api/webhook", data=payload, method="POST",
+                                         headers={"Content-Type": "application/json", "X-GitHub-Event": "push",
+                                                  "X-Hub-Signature-256": signature,
+                                                  "X-GitHub-Delivery": commit[:12]})
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # argocd-server's self-signed certificate
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=30) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
     # --- 1. Argo CD itself -----------------------------------------------------------------------
     def argocd_install(self, applications: list[dict]) -> str:
         """What the argocd Application's upstream source renders to in this cluster."""
@@ -208,6 +254,9 @@ class Platform:
             self.kubectl("create", "namespace", ARGOCD_NAMESPACE)
         self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "bootstrap",
                      "-n", ARGOCD_NAMESPACE, "-f", "-", input=self.argocd_install(applications), timeout=300)
+        # The components' flags are read at start: ours before the first start (README, bootstrap).
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "bootstrap",
+                     "-f", str(L.ROOT / "apps" / "argocd" / "base" / "argocd-cmd-params-cm.yaml"))
         for kind, name in (("deployment", "argocd-repo-server"), ("deployment", "argocd-server"),
                            ("deployment", "argocd-applicationset-controller"), ("deployment", "argocd-redis"),
                            ("statefulset", "argocd-application-controller")):
@@ -240,9 +289,10 @@ class Platform:
     @staticmethod
     def state(app: dict) -> tuple[str, str, str]:
         status = app.get("status") or {}
-        return ((status.get("sync") or {}).get("status", "Unknown"),
-                (status.get("health") or {}).get("status", "Unknown"),
-                ((status.get("sync") or {}).get("revision") or "")[:12])
+        sync = status.get("sync") or {}
+        # A multi-source Application reports one revision per source; this repository's is last.
+        revision = sync.get("revision") or (sync.get("revisions") or [""])[-1]
+        return (sync.get("status", "Unknown"), (status.get("health") or {}).get("status", "Unknown"), revision[:12])
 
     def wait_synced(self, names: list[str], timeout: float = 1200) -> dict[str, float]:
         """Until every named Application is Synced + Healthy; prints each change; returns the

@@ -1,0 +1,77 @@
+"""From a clean cluster (make platform-up), every Application of clusters/local is Synced and
+Healthy with real pods, the sync waves completed in the order the annotations say, and the
+Applications Argo CD's ApplicationSet controller made are the ones the static gate computes."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from conftest import app_state, expected_applications
+
+from tools.platform.platform import Platform
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED = {a["metadata"]["name"]: a for a in expected_applications()}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_application_is_synced_and_healthy(platform, name):
+    sync, health, revision = Platform.state(app_state(platform, name))
+    assert (sync, health) == ("Synced", "Healthy"), f"{name}: {sync}/{health} at {revision}"
+
+
+def test_the_cluster_has_exactly_the_expected_applications(platform):
+    assert sorted(platform.applications()) == sorted(EXPECTED)
+
+
+def test_pods_of_every_application_namespace_are_ready(platform):
+    namespaces = sorted({a["spec"]["destination"]["namespace"] for a in EXPECTED.values()} - {""})
+    not_ready = []
+    for namespace in namespaces:
+        pods = platform.kubectl("-n", namespace, "get", "pods", "-o",
+                                "jsonpath={range .items[*]}{.metadata.name} {.status.phase} "
+                                "{.status.containerStatuses[*].ready}{'\\n'}{end}").stdout
+        for line in filter(None, pods.splitlines()):
+            name, phase, *ready = line.split()
+            if phase == "Succeeded":
+                continue  # a finished Job's pod
+            if phase != "Running" or "false" in ready:
+                not_ready.append(f"{namespace}/{name} {phase} {ready}")
+    assert not_ready == []
+
+
+def _finished(app: dict) -> datetime:
+    finished = app["status"]["operationState"]["finishedAt"]
+    return datetime.fromisoformat(finished.replace("Z", "+00:00"))
+
+
+def test_waves_completed_in_annotation_order(platform):
+    """Each child Application's first successful sync finished after every Application of a lower
+    wave had (namespaces/CRDs, then operators, then apps), as the root's waves require."""
+    apps = {name: app_state(platform, name) for name in EXPECTED if name != "root"}
+    wave = {name: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for name, a in apps.items()}
+    history = {name: min(datetime.fromisoformat(h["deployStartedAt"].replace("Z", "+00:00"))
+                         for h in a["status"]["history"]) for name, a in apps.items()}
+    order = sorted(apps, key=lambda n: history[n])
+    print("first sync started, in order:", [(n, wave[n], history[n].isoformat()) for n in order])
+    for name in apps:
+        for other in apps:
+            if wave[other] < wave[name]:
+                assert history[other] <= history[name], (
+                    f"{name} (wave {wave[name]}) started syncing before {other} (wave {wave[other]})")
+
+
+FIELDS = ("project", "destination", "sources", "ignoreDifferences")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_argocd_generates_what_the_gate_computes(platform, name):
+    """tools/gate/appset.py renders the ApplicationSets as Argo CD does; here Argo CD's own
+    controller is the judge."""
+    live = app_state(platform, name)["spec"]
+    want = EXPECTED[name]["spec"]
+    for field in FIELDS:
+        assert live.get(field) == want.get(field), f"{name}: spec.{field} differs from the gate's rendering"
+    assert live["syncPolicy"].get("automated") == want["syncPolicy"].get("automated")
+    assert live["syncPolicy"].get("syncOptions") == want["syncPolicy"].get("syncOptions")

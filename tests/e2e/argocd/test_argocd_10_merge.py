@@ -1,0 +1,53 @@
+"""Merge -> running: a commit pushed to the local remote reaches Synced through the webhook Argo CD
+exposes (/api/webhook, GitHub push payload, signature checked), not by polling. Timings are in
+`make bench-argocd`; here only the path is proved."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import synced_at, wait_for
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACES = "apps/namespaces/base/generated/namespaces.yaml"
+
+
+def annotate_spark_jobs(value: str):
+    def edit(root):
+        path = root / NAMESPACES
+        text = path.read_text()
+        marker = "  name: spark-jobs\n"
+        assert marker in text, f"{NAMESPACES}: no namespace spark-jobs"
+        if "e2e.mlops-platform/merge:" in text:
+            lines = [line for line in text.splitlines(keepends=True) if "e2e.mlops-platform/merge:" not in line]
+            text = "".join(lines)
+        path.write_text(text.replace(marker, marker + f"  annotations:\n    e2e.mlops-platform/merge: \"{value}\"\n", 1)
+                        if "  name: spark-jobs\n  annotations:" not in text else
+                        text.replace("  name: spark-jobs\n  annotations:\n",
+                                     f"  name: spark-jobs\n  annotations:\n    e2e.mlops-platform/merge: \"{value}\"\n", 1))
+    return edit
+
+
+def test_a_merge_is_synced_through_the_webhook(platform, checkout):
+    before_logs = platform.kubectl("-n", "argocd", "logs", "deploy/argocd-server", "--since=1s").stdout
+    assert "from webhook" not in before_logs
+    commit = checkout.merge("e2e: annotate spark-jobs", annotate_spark_jobs("1"), [NAMESPACES])
+    wait_for(lambda: synced_at(platform, "namespaces", commit), "namespaces Synced at the merged commit", 120)
+    live = json.loads(platform.kubectl("get", "namespace", "spark-jobs", "-o", "json").stdout)
+    assert live["metadata"]["annotations"]["e2e.mlops-platform/merge"] == "1"
+    logs = platform.kubectl("-n", "argocd", "logs", "deploy/argocd-server", "--since=5m").stdout
+    assert "refreshing app 'namespaces' from webhook" in logs
+
+
+def test_a_push_event_with_a_wrong_signature_is_refused(platform, checkout):
+    original = platform.webhook_secret
+    platform.webhook_secret = lambda: "not-the-secret"
+    try:
+        status = platform.notify_push(checkout.head())
+    finally:
+        platform.webhook_secret = original
+    assert status == 400
+    logs = platform.kubectl("-n", "argocd", "logs", "deploy/argocd-server", "--since=20s").stdout
+    after = logs.split("HMAC verification failed")[-1]
+    assert "HMAC verification failed" in logs and "from webhook" not in after
