@@ -140,6 +140,26 @@ def task_pod_template(env: str) -> dict:
     return yaml.safe_load(data["pod_template_file.yaml"])
 
 
+def scheduler_task_pod_template(env: str, workdir: Path) -> dict:
+    """The task pod template as the scheduler hands it to the KubernetesExecutor: the scheduler's
+    start script run in bash on the rendered ConfigMaps, with `exec airflow scheduler` swapped for
+    printing the template file it points the executor at."""
+    objects = app("airflow", env)
+    scheduler = next(o for o in find(objects, "Deployment") if o["metadata"]["name"] == "airflow-scheduler")
+    args = containers(scheduler["spec"]["template"]["spec"])["airflow"]["args"]
+    assert args[:2] == ["bash", "-c"] and "exec airflow scheduler" in args[2]
+    script = args[2].replace("exec airflow scheduler", 'cat "$AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE"')
+    source = workdir / "configmap" / "pod_template_file.yaml"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(configmap_data(objects, "airflow-pod-template", "airflow")["pod_template_file.yaml"])
+    images = configmap_data(objects, "airflow-job-images", "airflow")
+    environment = {"PATH": "/usr/bin:/bin", "TMPDIR": str(workdir / "tmp"),
+                   "AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE": str(source),
+                   "AIRFLOW_WORKER_IMAGE": images["AIRFLOW_WORKER_IMAGE"], "GIT_SYNC_IMAGE": images["GIT_SYNC_IMAGE"]}
+    out = subprocess.run(["bash", "-c", script], env=environment, capture_output=True, text=True, check=True)
+    return yaml.safe_load(out.stdout)
+
+
 def platform_source(application: dict) -> dict | None:
     """The source of an Application that points into this repository (named `platform`)."""
     for source in application["spec"].get("sources", []):

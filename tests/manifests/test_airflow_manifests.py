@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
-from platform_render import app, configmap_data, containers, env_map, find, one, task_pod_template
+from platform_render import app, configmap_data, containers, env_map, find, one, scheduler_task_pod_template, task_pod_template
 
 GIT_SYNCED = ["airflow-dag-processor", "airflow-triggerer"]
 NOT_GIT_SYNCED = ["airflow-scheduler", "airflow-api-server"]
@@ -56,14 +56,20 @@ def test_git_sync_settings_follow_the_contract(env):
     assert settings["GITSYNC_ROOT"] == "/git"
     assert settings["GITSYNC_LINK"] == "repo"
     assert settings["GITSYNC_SSH_KNOWN_HOSTS"] == "true"
-    assert settings["GITSYNC_REPO"].startswith("git@"), "the deploy key implies an SSH remote"
+    if env == "local":  # the local git server (clusters/local/laptop), plain HTTP
+        assert settings["GITSYNC_REPO"].startswith("http://10.80.0.10:"), settings["GITSYNC_REPO"]
+    else:
+        assert settings["GITSYNC_REPO"].startswith("git@"), "the deploy key implies an SSH remote"
 
 
 @pytest.mark.parametrize("name", GIT_SYNCED)
 def test_git_sync_sidecar_on_dag_processor_and_triggerer(env, name):
     spec = deployment(env, name)["spec"]["template"]["spec"]
     sidecar = containers(spec)["git-sync"]
-    assert sidecar["image"].startswith("registry.k8s.io/git-sync/git-sync:v4."), sidecar["image"]
+    # local: the stand-in of tools/platform/images/git-sync (clusters/local/laptop maps it).
+    assert sidecar["image"].startswith(("registry.k8s.io/git-sync/git-sync:v4.",
+                                        "127.0.0.1:5000/mlops-platform/git-sync:v4.")), sidecar["image"]
+    assert sidecar["image"] == configmap_data(app("airflow", env), "airflow-job-images", "airflow")["GIT_SYNC_IMAGE"]
     assert_reads_git_sync_settings(sidecar)
     assert "GITSYNC_ONE_TIME" not in env_map(sidecar), "a sidecar must keep syncing"
     settings = git_sync_settings(env)
@@ -222,12 +228,17 @@ def scheduler_script(env: str) -> str:
     ("mlops-kr1-registry.container.nhncloud.com/mlops-platform/airflow@sha256:" + "ab" * 32,
      "mlops-kr1-registry.container.nhncloud.com/mlops-platform/airflow@sha256", "ab" * 32),
 ])
-def test_scheduler_hands_its_image_to_task_pods(image, repository, tag):
+def test_scheduler_hands_its_image_to_task_pods(image, repository, tag, tmp_path):
     """Run the scheduler's real start script (with `airflow` swapped for a probe) in bash."""
     script = scheduler_script("dev").replace("exec airflow scheduler",
                                              'echo "$AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_REPOSITORY|'
                                              '$AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG"')
-    out = subprocess.run(["bash", "-c", script], env={"AIRFLOW_WORKER_IMAGE": image, "PATH": "/usr/bin:/bin"},
+    template = tmp_path / "pod_template_file.yaml"
+    template.write_text("spec: {}\n")
+    environment = {"AIRFLOW_WORKER_IMAGE": image, "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path),
+                   "GIT_SYNC_IMAGE": "registry.k8s.io/git-sync/git-sync:v4.4.2",
+                   "AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE": str(template)}
+    out = subprocess.run(["bash", "-c", script], env=environment,
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == f"{repository}|{tag}"
     # Airflow rebuilds the image as "<repository>:<tag>": the original reference again.
@@ -265,3 +276,28 @@ def test_airflow_builds_a_task_pod_from_the_template(env, tmp_path):
     assert any(m.mount_path == "/opt/airflow/dags" and m.read_only for m in base.volume_mounts)
     assert pod.spec.service_account_name == "airflow-worker"
     assert pod.metadata.namespace == "airflow"
+
+
+def test_task_pods_get_the_overlays_git_sync_image(env, tmp_path):
+    """The pod template is a file kustomize's `images:` cannot rewrite: the scheduler hands the
+    executor a copy whose git-sync init container runs the overlay's git-sync image (the sidecars'),
+    and which is otherwise the template of the ConfigMap."""
+    rendered = scheduler_task_pod_template(env, tmp_path)
+    git_sync_image = configmap_data(app("airflow", env), "airflow-job-images", "airflow")["GIT_SYNC_IMAGE"]
+    assert containers(rendered["spec"], init=True)["git-sync-init"]["image"] == git_sync_image
+    sidecar = containers(deployment(env, "airflow-dag-processor")["spec"]["template"]["spec"])["git-sync"]
+    assert sidecar["image"] == git_sync_image
+    original = task_pod_template(env)
+    containers(original["spec"], init=True)["git-sync-init"]["image"] = git_sync_image
+    assert rendered == original
+
+
+def test_scheduler_refuses_to_start_without_a_git_sync_image(tmp_path):
+    script = scheduler_script("dev").replace("exec airflow scheduler", "echo started")
+    template = tmp_path / "pod_template_file.yaml"
+    template.write_text("spec: {}\n")
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env={"AIRFLOW_WORKER_IMAGE": "x/airflow:1", "PATH": "/usr/bin:/bin", "TMPDIR": str(tmp_path),
+                               "AIRFLOW__KUBERNETES_EXECUTOR__POD_TEMPLATE_FILE": str(template)})
+    assert proc.returncode != 0 and "started" not in proc.stdout
+    assert "GIT_SYNC_IMAGE" in proc.stderr

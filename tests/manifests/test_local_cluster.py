@@ -10,14 +10,34 @@ import re
 
 import pytest
 import yaml
-from platform_render import ROOT, app, cluster, find, overlay, synced_apps
+from platform_render import ROOT, app, cluster, configmap_data, find, overlay, scheduler_task_pod_template, synced_apps
 
 from tools import clusters
+from tools.images.build import discover, upstream_ref
 
 LOCAL = "local"
 LOCAL_REGISTRY = "127.0.0.1:5000/mlops-platform/"
 OUR_REGISTRY = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/"
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+LAPTOP = ROOT / "clusters" / "local" / "laptop" / "kustomization.yaml"
+# The laptop's `images:` entries: upstream (or our cloud registry's) name -> local name and tag.
+LAPTOP_IMAGES = {e["name"]: (e["newName"], str(e["newTag"]))
+                 for e in (yaml.safe_load(LAPTOP.read_text()).get("images") or [])} if LAPTOP.exists() else {}
+# Upstream images the laptop replaces with a stand-in of ours (not images of our cloud registry).
+STAND_INS = {name: local for name, local in LAPTOP_IMAGES.items() if not name.startswith(OUR_REGISTRY)}
+
+
+def image_name(ref: str) -> str:
+    """The reference without its tag or digest (a registry port is not a tag)."""
+    ref = ref.split("@", 1)[0]
+    head, _, last = ref.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+
+
+def neutral_image(ref: str) -> str:
+    """The image's name as dev has it: the laptop's mapping undone, tag and digest dropped."""
+    name = image_name(ref)
+    return next((upstream for upstream, (local, _) in LAPTOP_IMAGES.items() if local == name), name)
 
 pytestmark = pytest.mark.skipif(LOCAL not in clusters.names(ROOT), reason="no clusters/local in this checkout")
 
@@ -29,7 +49,7 @@ def laptop_neutral(obj: dict) -> dict:
     if obj["kind"] in POD_KINDS:
         pod = spec["template"]["spec"]
         for container in pod["containers"] + pod.get("initContainers", []):
-            container["image"] = container["image"].replace(LOCAL_REGISTRY, OUR_REGISTRY).split(":")[0]
+            container["image"] = neutral_image(container["image"])
         for container in pod["containers"]:
             container.get("resources", {}).pop("requests", None)
         for claim in spec.get("volumeClaimTemplates", []):
@@ -41,9 +61,11 @@ def laptop_neutral(obj: dict) -> dict:
         spec["storage"]["volumeClaimTemplate"]["spec"].pop("storageClassName", None)
         spec["externalLabels"].pop("cluster", None)
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-job-images":
-        obj["data"] = {k: v.replace(LOCAL_REGISTRY, OUR_REGISTRY).split(":")[0] for k, v in obj["data"].items()}
+        obj["data"] = {k: neutral_image(v) for k, v in obj["data"].items()}
+    if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-git-sync":
+        obj["data"].pop("GITSYNC_REPO")  # the local git server (test_local_git_sync_pulls_from_the_local_git_server)
     if obj["kind"] == "ScheduledSparkApplication":
-        spec["template"]["image"] = spec["template"]["image"].replace(LOCAL_REGISTRY, OUR_REGISTRY).split(":")[0]
+        spec["template"]["image"] = neutral_image(spec["template"]["image"])
         spec["template"]["sparkConf"].pop("spark.hadoop.fs.s3a.endpoint", None)
     # Object storage and the secret store: the local stand-ins' addresses (the laptop component).
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].startswith(("spark-object-storage", "airflow-etl")):
@@ -96,18 +118,57 @@ def test_the_local_only_apps_are_in_local_and_in_no_other_cluster():
             assert not LOCAL_ONLY & set(synced_apps(other)), f"{other} syncs a local-only app"
 
 
-def test_our_workload_images_come_from_the_local_registry():
-    ours = []
+def test_our_workload_images_come_from_the_local_registry(tmp_path):
+    """Every image a local pod runs, ours or an upstream one the laptop replaces with a stand-in,
+    comes from the local registry; the task pods' too (the scheduler's copy of the pod template)."""
+    ours, everything = [], []
     for name in synced_apps(LOCAL):
         for obj in app(name, LOCAL):
             if obj["kind"] in POD_KINDS:
-                ours += [c["image"] for c in obj["spec"]["template"]["spec"]["containers"]
-                         + obj["spec"]["template"]["spec"].get("initContainers", [])
-                         if "/mlops-platform/" in c["image"]]
+                everything += [c["image"] for c in obj["spec"]["template"]["spec"]["containers"]
+                               + obj["spec"]["template"]["spec"].get("initContainers", [])]
             if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-job-images":
-                ours += list(obj["data"].values())
+                everything += list(obj["data"].values())
+    task_pod = scheduler_task_pod_template(LOCAL, tmp_path)["spec"]
+    # `base` is replaced by the scheduler's own image at run time (AIRFLOW_WORKER_IMAGE, checked above).
+    everything += [c["image"] for c in task_pod.get("initContainers", []) + task_pod["containers"]
+                   if c["name"] != "base"]
+    ours = [i for i in everything if "/mlops-platform/" in i]
     assert ours, "expected the Airflow and Spark images in local"
     assert [i for i in ours if not i.startswith(LOCAL_REGISTRY)] == []
+    replaced = [i for i in everything if image_name(i) in STAND_INS]
+    assert replaced == [], "images the laptop maps to a local stand-in are still upstream"
+    assert {"git-sync", "postgres"} <= {image_name(i).rsplit("/", 1)[-1] for i in everything if i.startswith(LOCAL_REGISTRY)}
+
+
+def test_laptop_stand_ins_are_served_under_our_name_by_the_image_built_for_them():
+    """Each upstream image the laptop maps is one of tools/platform/images, served (serve-as) under
+    exactly the local name and tag the laptop gives, never under the upstream name, with the reason
+    said next to the mapping."""
+    assert {"docker.io/library/postgres", "registry.k8s.io/git-sync/git-sync"} <= set(STAND_INS)
+    platform = {i.name: i for i in discover() if i.group == "platform"}
+    text = LAPTOP.read_text()
+    for upstream, (local, tag) in STAND_INS.items():
+        assert local.startswith(LOCAL_REGISTRY), upstream
+        image = platform[local.rsplit("/", 1)[-1]]
+        served = upstream_ref(image.dockerfile)
+        assert served == f"{local}:{tag}", f"{image.dockerfile} serves {served}, the laptop names {local}:{tag}"
+        assert not served.startswith(upstream + ":"), "a stand-in must not be served as the upstream image"
+        # A comment right above the entry says why.
+        above = text[:text.index(f"- name: {upstream}\n")].rstrip().splitlines()[-1]
+        assert above.lstrip().startswith("#"), f"say in {LAPTOP} why {upstream} is replaced"
+
+
+def test_local_git_sync_pulls_from_the_local_git_server():
+    """The laptop changes GITSYNC_REPO only: the cluster's own repoURL (plain HTTP, no SSH)."""
+    entry = yaml.safe_load((ROOT / "clusters" / LOCAL / "kustomization.yaml").read_text())
+    literals = dict(item.split("=", 1) for gen in entry["configMapGenerator"] if gen["name"] == "cluster-settings"
+                    for item in gen["literals"])
+    local = configmap_data(app("airflow", LOCAL), "airflow-git-sync", "airflow")
+    dev = configmap_data(app("airflow", "dev"), "airflow-git-sync", "airflow")
+    assert local["GITSYNC_REPO"] == literals["repoURL"]
+    assert re.match(r"^http://10\.80\.0\.10:\d+/", local["GITSYNC_REPO"])
+    assert {k: v for k, v in local.items() if k != "GITSYNC_REPO"} == {k: v for k, v in dev.items() if k != "GITSYNC_REPO"}
 
 
 def test_local_is_small_one_replica_and_uses_local_path():

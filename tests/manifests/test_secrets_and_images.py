@@ -9,6 +9,8 @@ import pytest
 import yaml
 from platform_render import PLATFORM_APPS, ROOT, app, cluster, configmap_data, find, one, overlay, render_dir, task_pod_template
 
+from tools.versions import read_versions
+
 ETL_IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/spark-etl"
 AIRFLOW_IMAGE = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/airflow"
 
@@ -172,8 +174,10 @@ def test_a_bumped_overlay_changes_every_place_the_image_runs(tmp_path: Path, bum
     path.write_text(yaml.safe_dump(kustomization))
     objects = render_dir(path.parent)
     suffix = f":{bump['newTag']}" if "newTag" in bump else f"@{bump['digest']}"
+    # Our images follow the bump; git-sync's (an upstream image the overlay does not bump) stays.
     assert configmap_data(objects, "airflow-job-images", "airflow") == {
-        "ETL_JOB_IMAGE": ETL_IMAGE + suffix, "AIRFLOW_WORKER_IMAGE": AIRFLOW_IMAGE + suffix}
+        "ETL_JOB_IMAGE": ETL_IMAGE + suffix, "AIRFLOW_WORKER_IMAGE": AIRFLOW_IMAGE + suffix,
+        "GIT_SYNC_IMAGE": "registry.k8s.io/git-sync/git-sync:" + read_versions()["GIT_SYNC_VERSION"]}
     template = one(objects, "ScheduledSparkApplication", "etl-template", "spark-jobs")
     assert template["spec"]["template"]["image"] == ETL_IMAGE + suffix
     for deployment in find(objects, "Deployment"):

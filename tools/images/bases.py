@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.k8s.layout import CACHE_DIR, ROOT
+from tools.versions import read_versions
 
 SUITE = "bookworm"  # python3.11, the version requirements.lock is resolved for
 APT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
@@ -179,7 +180,47 @@ def _redis() -> Base:
     )
 
 
-BASES = {b.name: b for b in (_airflow(), _spark(), _maven(), _golang(), _shell(), _argocd(), _redis())}
+def _postgres() -> Base:
+    # docker.io/library/postgres's contract, on Debian's PostgreSQL (bookworm has no 17, so the
+    # major version is POSTGRES_LOCAL_VERSION): user postgres with uid/gid 999, the server binaries
+    # (initdb, pg_ctl, postgres) and the client ones (psql, pg_isready) on PATH, sockets in
+    # /var/run/postgresql, PGDATA /var/lib/postgresql/data. The image's entrypoint is ours
+    # (tools/platform/images/postgres). Debian's package creates a `main` cluster on install: dropped.
+    major = read_versions()["POSTGRES_LOCAL_VERSION"]
+    return Base(
+        name="postgres",
+        packages=(f"postgresql-{major}", "ca-certificates", "tzdata"),
+        hooks=(
+            f'rm -rf "$1/var/lib/postgresql/{major}/main" "$1/etc/postgresql/{major}/main"',
+            'chroot "$1" usermod -u 999 postgres && chroot "$1" groupmod -g 999 postgres',
+            'mkdir -p "$1/var/lib/postgresql/data" "$1/var/run/postgresql"',
+            'chroot "$1" chown -R 999:999 /var/lib/postgresql /var/run/postgresql',
+            'chmod 3777 "$1/var/run/postgresql" && chmod 0700 "$1/var/lib/postgresql/data"',
+        ),
+        env={"PATH": f"/usr/lib/postgresql/{major}/bin:{DEFAULT_PATH}", "PGDATA": "/var/lib/postgresql/data",
+             "LANG": "C.UTF-8"},
+        user="999",
+        workdir="/var/lib/postgresql",
+    )
+
+
+def _git_sync() -> Base:
+    # registry.k8s.io/git-sync/git-sync's contract for our stand-in (tools/localplatform/gitsync.py):
+    # git on PATH, uid/gid 65533 (git-sync) with HOME=/tmp, an init (tini) as PID 1 so SIGTERM ends
+    # the syncer; python3 runs the stand-in.
+    return Base(
+        name="git-sync",
+        packages=("git", "python3", "tini", "ca-certificates"),
+        hooks=('chroot "$1" groupadd -g 65533 git-sync',
+               'chroot "$1" useradd -u 65533 -g 65533 --no-create-home --home-dir /tmp '
+               '--shell /usr/sbin/nologin git-sync'),
+        env={"PATH": DEFAULT_PATH, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+        user="65533",
+    )
+
+
+BASES = {b.name: b for b in (_airflow(), _spark(), _maven(), _golang(), _shell(), _argocd(), _redis(),
+                             _postgres(), _git_sync())}
 
 
 class BaseBuilder:

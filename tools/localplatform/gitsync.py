@@ -5,6 +5,10 @@ version, including pseudo-versions), so git-sync cannot be built here. This prog
 GITSYNC_* settings from the rendered ConfigMap and keeps git-sync v4's on-disk contract, which is all
 Airflow sees: a repository under GITSYNC_ROOT, one worktree per synced commit, and a symlink
 GITSYNC_ROOT/GITSYNC_LINK swapped atomically to the newest worktree every GITSYNC_PERIOD.
+With GITSYNC_HTTP_BIND set (e.g. ":2020", as in the pod manifests) it also serves git-sync's probe
+endpoint: "/" answers 200 once a sync has succeeded, 503 before; GITSYNC_HTTP_METRICS=true adds a
+small Prometheus text endpoint on /metrics. Packaged as the local cluster's git-sync image by
+tools/platform/images/git-sync.
 """
 
 from __future__ import annotations
@@ -15,13 +19,16 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 # Settings this syncer implements; any other GITSYNC_* is reported once as ignored.
 SUPPORTED = {"GITSYNC_REPO", "GITSYNC_REF", "GITSYNC_ROOT", "GITSYNC_LINK", "GITSYNC_PERIOD",
              "GITSYNC_DEPTH", "GITSYNC_ONE_TIME", "GITSYNC_MAX_FAILURES", "GITSYNC_SYNC_TIMEOUT",
-             "GITSYNC_VERBOSE", "GITSYNC_ADD_USER", "GITSYNC_GIT_CONFIG"}
+             "GITSYNC_VERBOSE", "GITSYNC_ADD_USER", "GITSYNC_GIT_CONFIG", "GITSYNC_HTTP_BIND",
+             "GITSYNC_HTTP_METRICS"}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -37,6 +44,17 @@ def parse_duration(text: str) -> float:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"not a duration: {text!r} (expected e.g. 10s, 1m30s, 500ms)")
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def parse_bind(text: str) -> tuple[str, int] | None:
+    """GITSYNC_HTTP_BIND ("host:port" or ":port") as (host, port); None when empty (no server)."""
+    text = text.strip()
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"GITSYNC_HTTP_BIND: not host:port or :port: {text!r}")
+    return host.strip("[]"), int(port)
 
 
 def _log(event: str, **fields) -> None:
@@ -58,6 +76,10 @@ class Syncer:
         self.timeout = parse_duration(env.get("GITSYNC_SYNC_TIMEOUT", "120s"))
         self.git_dir = self.root / ".git"
         self.worktrees = self.root / ".worktrees"
+        self.bind = parse_bind(env.get("GITSYNC_HTTP_BIND", ""))
+        self.metrics = env.get("GITSYNC_HTTP_METRICS", "false").lower() == "true"
+        self.counts = {"success": 0, "error": 0}
+        self.last_success: float | None = None
         ignored = sorted(k for k in env if k.startswith("GITSYNC_") and k not in SUPPORTED)
         if ignored:
             _log("ignored-settings", keys=ignored)
@@ -100,14 +122,57 @@ class Syncer:
         _log("synced", hash=head, ref=self.ref)
         return True
 
+    def metrics_text(self) -> str:
+        lines = ["# HELP git_sync_count_total How many sync attempts ended, by status.",
+                 "# TYPE git_sync_count_total counter"]
+        lines += [f'git_sync_count_total{{status="{k}"}} {v}' for k, v in sorted(self.counts.items())]
+        lines += ["# HELP git_sync_last_sync_timestamp_seconds When the last successful sync ended.",
+                  "# TYPE git_sync_last_sync_timestamp_seconds gauge",
+                  f"git_sync_last_sync_timestamp_seconds {self.last_success or 0}"]
+        return "\n".join(lines) + "\n"
+
+    def serve_http(self) -> ThreadingHTTPServer | None:
+        """Start the probe (and metrics) server of GITSYNC_HTTP_BIND in a thread; None if unset."""
+        if self.bind is None:
+            return None
+        syncer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                if self.path == "/":
+                    code, body = (200, "ok\n") if syncer.last_success is not None else (503, "not synced yet\n")
+                elif self.path == "/metrics" and syncer.metrics:
+                    code, body = 200, syncer.metrics_text()
+                else:
+                    code, body = 404, "not found\n"
+                data = body.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):  # probes every few seconds: no access log
+                pass
+
+        server = ThreadingHTTPServer(self.bind, Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, name="git-sync-http", daemon=True).start()
+        _log("http-serving", address=f"{self.bind[0]}:{server.server_address[1]}", metrics=self.metrics)
+        return server
+
     def run(self) -> int:
         failures = 0
+        self.serve_http()
         while True:
             try:
                 self.sync_once()
                 failures = 0
+                self.counts["success"] += 1
+                self.last_success = time.time()
             except (SyncError, subprocess.SubprocessError) as err:
                 failures += 1
+                self.counts["error"] += 1
                 _log("sync-failed", error=str(err), failures=failures)
                 if 0 <= self.max_failures < failures:
                     return 1

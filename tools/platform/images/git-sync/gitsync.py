@@ -1,0 +1,1 @@
+../../../localplatform/gitsync.py
