@@ -96,7 +96,9 @@ def test_every_consumed_secret_key_is_produced_in_the_same_namespace(env):
 def test_external_secrets_use_the_skm_store(env):
     store = one(app("external-secrets", env), "ClusterSecretStore", "nhn-skm")
     webhook = store["spec"]["provider"]["webhook"]
-    assert webhook["url"].startswith("https://api-keymanager.nhncloudservice.com/keymanager/")
+    # local: the same API on the local Secure Key Manager (tools/platform/skm.py, the node address).
+    host = "http://10.80.0.10:8419" if env == "local" else "https://api-keymanager.nhncloudservice.com"
+    assert webhook["url"].startswith(f"{host}/keymanager/v1.2/appkey/{{{{ .auth.appkey }}}}/secrets/")
     assert "{{ .remoteRef.key }}" in webhook["url"]
     assert webhook["result"]["jsonPath"] == "$.body.secret"
     for es in find(everything(env), "ExternalSecret"):
