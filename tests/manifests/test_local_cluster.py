@@ -174,7 +174,7 @@ def test_local_git_sync_pulls_from_the_local_git_server():
 def test_local_is_small_one_replica_and_uses_local_path():
     objects = [o for name in synced_apps(LOCAL) for o in app(name, LOCAL)]
     for hpa in find(objects, "HorizontalPodAutoscaler"):
-        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3), hpa["metadata"]["name"]
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 2), hpa["metadata"]["name"]
     for obj in objects:
         if obj["kind"] in POD_KINDS:
             assert obj["spec"].get("replicas", 1) == 1, obj["metadata"]["name"]
