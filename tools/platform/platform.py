@@ -357,16 +357,17 @@ class Platform:
 def run_argocd(*args: str, k8s: LocalKubernetes | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """The argocd CLI in core mode: it talks to the API server with our kubeconfig, no login."""
     k8s = k8s or LocalKubernetes()
+    # Written from the cluster's kubeconfig every time: a new cluster has new credentials.
     kubeconfig = k8s.layout.state_dir / "platform" / "kubeconfig-argocd"
-    if not kubeconfig.exists():
-        config = yaml.safe_load(k8s.layout.kubeconfig.read_text())
-        for context in config.get("contexts") or []:
-            context["context"]["namespace"] = ARGOCD_NAMESPACE
-        kubeconfig.parent.mkdir(parents=True, exist_ok=True)
-        kubeconfig.write_text(yaml.safe_dump(config))
+    config = yaml.safe_load(k8s.layout.kubeconfig.read_text())
+    for context in config.get("contexts") or []:
+        context["context"]["namespace"] = ARGOCD_NAMESPACE
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    kubeconfig.write_text(yaml.safe_dump(config))
+    kubeconfig.chmod(0o600)
     result = subprocess.run([str(TOOLS_BIN / "argocd"), "--core", *args], capture_output=True, text=True,
                             env={"KUBECONFIG": str(kubeconfig), "HOME": str(kubeconfig.parent),
-                                 "PATH": "/usr/bin:/bin"}, timeout=300)
+                                 "PATH": "/usr/bin:/bin"}, timeout=180)
     if check and result.returncode != 0:
         raise PlatformError(f"argocd {' '.join(args)}: {result.stderr.strip()}")
     return result
