@@ -30,9 +30,15 @@ def refused(platform, app: dict, expected: str) -> str:
         def message() -> str:
             status = app_state(platform, name).get("status") or {}
             texts = [c.get("message", "") for c in status.get("conditions") or []]
-            texts.append((status.get("operationState") or {}).get("message", ""))
+            operation = status.get("operationState") or {}
+            texts.append(operation.get("message", ""))
+            texts += [r.get("message", "") for r in (operation.get("syncResult") or {}).get("resources") or []]
+            texts += [(r.get("health") or {}).get("message", "") for r in status.get("resources") or []]
             return next((t for t in texts if expected in t), "")
-        return wait_for(message, f"Argo CD to refuse {name}", 120)
+        try:
+            return wait_for(message, f"Argo CD to refuse {name}", 120)
+        except AssertionError:
+            raise AssertionError(f"{name}: {json.dumps(app_state(platform, name).get('status'), indent=1)[:3000]}") from None
     finally:
         platform.kubectl("-n", "argocd", "delete", "application", name, "--wait=false", check=False)
 
