@@ -52,6 +52,6 @@ def test_a_data_platform_app_may_not_create_cluster_scoped_objects(platform):
 
 def test_a_data_platform_app_may_not_deploy_to_another_namespace(platform):
     message = refused(platform, application("e2e-kube-system", "apps/spark-standalone/overlays/dev", "kube-system"),
-                      "is not permitted in project")
+                      "allowed destinations in project")
     assert "kube-system" in message and "data-platform" in message, message
     assert platform.kubectl("-n", "kube-system", "get", "deployment", "spark-master", check=False).returncode != 0
