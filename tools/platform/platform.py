@@ -300,6 +300,7 @@ class Platform:
         started = time.monotonic()
         seen: dict[str, tuple] = {}
         done: dict[str, float] = {}
+        unstuck: set[str] = set()
         while True:
             apps = self.applications()
             for name in names:
@@ -312,6 +313,18 @@ class Platform:
                     done[name] = round(time.monotonic() - started, 1)
             if len(done) == len(names):
                 return done
+            for name in names:
+                if name not in done and name not in unstuck and self._stuck_on_a_gone_hook(apps.get(name) or {}):
+                    # Seen with Argo CD v3.2.11: a Sync hook (airflow's migration Job) that first ran
+                    # before its Secret existed (ApplicationSet waves order nothing) was deleted for a
+                    # retry and the operation kept "waiting for completion" of it ("Pending deletion")
+                    # forever. What an operator does: end that operation and sync again, once.
+                    print(f"platform: {name}: its sync waits for a hook that no longer exists; "
+                          "terminating that operation and syncing again (once)", flush=True)
+                    run_argocd("app", "terminate-op", name, k8s=self.k8s, check=False)
+                    time.sleep(5)
+                    run_argocd("app", "sync", name, "--async", k8s=self.k8s, check=False)
+                    unstuck.add(name)
             if time.monotonic() - started > timeout:
                 stuck = {n: seen[n] for n in names if n not in done}
                 details = []
@@ -324,6 +337,21 @@ class Platform:
                         details.append(f"  {name}: last sync: {message}")
                 raise PlatformError(f"not Synced+Healthy after {timeout:.0f}s: {stuck}\n" + "\n".join(details))
             time.sleep(2)
+
+    def _stuck_on_a_gone_hook(self, app: dict, after: float = 300) -> bool:
+        from datetime import UTC, datetime
+
+        operation = (app.get("status") or {}).get("operationState") or {}
+        if operation.get("phase") != "Running" or "waiting for completion of hook" not in operation.get("message", ""):
+            return False
+        started = datetime.fromisoformat(operation["startedAt"].replace("Z", "+00:00"))
+        if (datetime.now(UTC) - started).total_seconds() < after:
+            return False
+        hooks = [r for r in (operation.get("syncResult") or {}).get("resources") or []
+                 if r.get("hookType") and r.get("hookPhase") == "Running"]
+        return bool(hooks) and all(
+            self.kubectl("-n", r.get("namespace") or ARGOCD_NAMESPACE, "get", r["kind"].lower(), r["name"],
+                         check=False).returncode != 0 for r in hooks)
 
     # --- the whole bring-up ------------------------------------------------------------------------
     def up(self) -> dict[str, float]:
