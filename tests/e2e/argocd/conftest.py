@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -92,46 +91,6 @@ def synced_at(platform: Platform, name: str, commit: str) -> bool:
     app = app_state(platform, name)
     sync, health, revision = Platform.state(app)
     return sync == "Synced" and commit.startswith(revision) and bool(revision)
-
-
-class ReplicaHistory:
-    """Samples, every few seconds for the whole session: the spark-worker HPA's desired replicas, the
-    Deployment's replicas, and the spark-standalone Application's sync status."""
-
-    def __init__(self, platform: Platform, interval: float = 5.0):
-        self.platform = platform
-        self.interval = interval
-        self.samples: list[dict] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                hpa = json.loads(self.platform.kubectl("-n", "spark", "get", "hpa", "spark-worker", "-o", "json").stdout)
-                deployment = json.loads(self.platform.kubectl("-n", "spark", "get", "deployment", "spark-worker",
-                                                              "-o", "json").stdout)
-                app = app_state(self.platform, "spark-standalone")
-                self.samples.append({"t": time.time(), "desired": hpa["status"].get("desiredReplicas"),
-                                     "replicas": deployment["spec"].get("replicas"),
-                                     "sync": Platform.state(app)[0]})
-            except Exception as error:  # noqa: BLE001 - a failed sample is recorded, not fatal
-                self.samples.append({"t": time.time(), "error": str(error)})
-            self.stop.wait(self.interval)
-
-
-@pytest.fixture(scope="session")
-def replica_history(platform):
-    history = ReplicaHistory(platform)
-    yield history
-    history.stop.set()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _start_sampling(replica_history):
-    """Start sampling with the first test, so the HPA test at the end sees the whole session."""
-    return replica_history
 
 
 __all__ = ["Checkout", "app_state", "expected_applications", "synced_at", "wait_for"]

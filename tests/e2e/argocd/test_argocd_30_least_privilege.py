@@ -44,10 +44,12 @@ def refused(platform, app: dict, expected: str) -> str:
 
 
 def test_a_data_platform_app_may_not_create_cluster_scoped_objects(platform):
-    # apps/namespaces renders Namespaces: cluster-scoped, which data-platform may not create.
+    # apps/namespaces renders Namespaces: cluster-scoped, which data-platform may not create
+    # (Argo CD: "namespace external-secrets is not permitted in project 'data-platform'").
     message = refused(platform, application("e2e-namespaces-as-data", "apps/namespaces/base", "spark"),
                       "not permitted in project")
-    assert "Namespace" in message and "data-platform" in message, message
+    assert message.startswith("namespace ") and "'data-platform'" in message, message
+    assert platform.kubectl("get", "namespace", "e2e-namespaces-as-data", check=False).returncode != 0
 
 
 def test_a_data_platform_app_may_not_deploy_to_another_namespace(platform):
