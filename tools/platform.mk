@@ -26,7 +26,7 @@ drift: venv ## Exit non-zero and print the diff when any Application of the loca
 
 E2E_TARGETS += e2e-argocd
 .PHONY: e2e-argocd
-e2e-argocd: $(K8S_PREREQS) platform-tools ## Argo CD for real: every Application Synced+Healthy, webhook merges, self-heal, drift, HPA, bad merge, least privilege
+e2e-argocd: $(K8S_PREREQS) platform-tools ## Argo CD for real: every Application Synced+Healthy, gate parity, webhook merges, self-heal, drift, least privilege
 	@mkdir -p $(RUN_DIR)/reports
 	@$(MAKE) --no-print-directory platform-up
 	@cd $(ROOT) && status=0; $(PY) -m pytest -m e2e tests/e2e/argocd -p no:cacheprovider \
