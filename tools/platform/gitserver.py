@@ -13,24 +13,20 @@ node address and nothing outside the machine can.
 """
 from __future__ import annotations
 
-import argparse
 import mimetypes
 import os
 import shutil
-import signal
 import subprocess
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from tools.platform import serving
 
-class Handler(BaseHTTPRequestHandler):
+
+class Handler(serving.JsonHandler):
     root: Path
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt: str, *args) -> None:
-        sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         self._dispatch()
@@ -123,20 +119,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.platform.gitserver", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = serving.parser("python -m tools.platform.gitserver", __doc__)
     parser.add_argument("--root", type=Path, required=True, help="holds git/<repo>.git and charts/<repo>/")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--bind", default="0.0.0.0", help="inside the node namespace: every address there")
-    # Only there so the process can be found by its command line (the state directory).
-    parser.add_argument("--tag", required=True)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     Handler.root = args.root.resolve()
-    server = ThreadingHTTPServer((args.bind, args.port), Handler)
-    server.daemon_threads = True
-    server.serve_forever()
-    return 0
+    return serving.serve(Handler, args.bind, args.port)
 
 
 if __name__ == "__main__":

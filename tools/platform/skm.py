@@ -14,15 +14,14 @@ A request without the right app key and key pair is refused (401), like SKM does
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
 import secrets
-import signal
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from tools.platform import serving
 
 PREFIX = "/keymanager/v1.2/appkey/"
 CREDENTIAL_KEYS = ("appkey", "accessKeyId", "secretAccessKey")
@@ -72,26 +71,15 @@ def external_secret_keys(objects: list[dict]) -> list[str]:
     return sorted(keys)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(serving.JsonHandler):
     store_file: Path
 
-    def log_message(self, fmt: str, *args) -> None:
-        sys.stderr.write(f"{self.address_string()} {fmt % args}\n")
-
-    def _answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def _failure(self, status: int, code: int, message: str) -> None:
-        self._answer(status, {"header": {"isSuccessful": False, "resultCode": code, "resultMessage": message}})
+        self.answer(status, {"header": {"isSuccessful": False, "resultCode": code, "resultMessage": message}})
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path == "/healthz":
-            return self._answer(200, {"ok": True})
+            return self.answer(200, {"ok": True})
         store = json.loads(self.store_file.read_text())  # read per request: values may be rotated
         credentials = store["credentials"]
         if not self.path.startswith(PREFIX):
@@ -104,24 +92,16 @@ class Handler(BaseHTTPRequestHandler):
         value = store["secrets"].get(rest)
         if value is None:
             return self._failure(404, -1000, f"no secret {rest!r}")
-        self._answer(200, {"header": {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"},
+        self.answer(200, {"header": {"isSuccessful": True, "resultCode": 0, "resultMessage": "SUCCESS"},
                            "body": {"secret": value}})
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.platform.skm", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = serving.parser("python -m tools.platform.skm", __doc__)
     parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--bind", default="0.0.0.0", help="inside the node namespace: every address there")
-    parser.add_argument("--tag", required=True, help="the state directory (to find the process)")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     Handler.store_file = args.store.resolve()
-    server = ThreadingHTTPServer((args.bind, args.port), Handler)
-    server.daemon_threads = True
-    server.serve_forever()
-    return 0
+    return serving.serve(Handler, args.bind, args.port)
 
 
 if __name__ == "__main__":
