@@ -63,16 +63,28 @@ class Namespace:
         return json.loads(self.cluster.kubectl("-n", self.name, "get", kind, name, "-o", "json").stdout)
 
     def wait_pod_phase(self, name: str, phases: set[str], timeout: float = 300) -> dict:
+        return self._wait_pod(name, lambda pod: pod.get("status", {}).get("phase") in phases,
+                              f"not in {phases}", timeout)
+
+    def wait_ready(self, name: str, timeout: float = 300) -> dict:
+        def ready(pod: dict) -> bool:
+            return any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in pod.get("status", {}).get("conditions", []))
+        return self._wait_pod(name, ready, "not Ready", timeout)
+
+    def _wait_pod(self, name: str, done, what: str, timeout: float) -> dict:
+        """Poll the pod until `done`; on timeout the error carries its status and the namespace's
+        events (image pulls, scheduling, probes), so a CI log says why."""
         deadline = time.monotonic() + timeout
         pod = {}
         while time.monotonic() < deadline:
             pod = self.get("pod", name)
-            if pod.get("status", {}).get("phase") in phases:
+            if done(pod):
                 return pod
             time.sleep(1)
         events = self.cluster.kubectl("-n", self.name, "get", "events", "--sort-by=.lastTimestamp",
                                       check=False).stdout
-        raise AssertionError(f"pod {self.name}/{name} not in {phases} after {timeout}s: "
+        raise AssertionError(f"pod {self.name}/{name} {what} after {timeout}s: "
                              f"{json.dumps(pod.get('status'), indent=1)[:2000]}\nevents:\n{events[-3000:]}")
 
     def logs(self, pod: str, container: str | None = None) -> str:

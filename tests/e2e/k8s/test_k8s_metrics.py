@@ -19,7 +19,7 @@ def test_kubectl_top_shows_cpu_of_a_busy_pod(cluster, namespace):
                          restart="Always")
     pod["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "500m"
     ns.apply(pod)
-    cluster.kubectl("-n", ns.name, "wait", "--for=condition=Ready", "pod/busy", "--timeout=240s", timeout=260)
+    ns.wait_ready("busy", timeout=300)
     deadline = time.monotonic() + 180
     last = ""
     while time.monotonic() < deadline:

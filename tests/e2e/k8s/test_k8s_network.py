@@ -52,7 +52,7 @@ def test_pod_reaches_a_service_in_another_namespace_by_name(cluster, namespace):
     server_ns.apply(server)
     server_ns.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                      "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080, "targetPort": 8080}]}})
-    cluster.kubectl("-n", server_ns.name, "wait", "--for=condition=Ready", "pod/web", "--timeout=240s", timeout=260)
+    server_ns.wait_ready("web", timeout=300)
 
     fqdn = f"web.{server_ns.name}.svc.cluster.local"
     client_ns.apply(restricted_pod("client", image, ["python", "-c", CLIENT, fqdn, marker]))
