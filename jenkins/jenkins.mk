@@ -69,7 +69,7 @@ history: venv ## Recent builds of the pipeline (JENKINS_URL, JENKINS_USER, JENKI
 # build pod; `make e2e` (main, in the privileged e2e pod) runs them all. Every suite in E2E_TARGETS is
 # in exactly one list (tests/jenkins/test_agent_pods.py), so a new suite has to be placed knowingly.
 E2E_NO_CLUSTER_TARGETS := e2e-airflow e2e-idp e2e-monitoring
-E2E_CLUSTER_TARGETS    := e2e-controlplane e2e-k8s e2e-secrets e2e-argocd
+E2E_CLUSTER_TARGETS    := e2e-controlplane e2e-secrets e2e-cluster
 
 .PHONY: e2e-no-cluster
 e2e-no-cluster: setup $(E2E_NO_CLUSTER_TARGETS) ## Run the e2e suites that need no local Kubernetes (what a pull request runs)

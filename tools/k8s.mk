@@ -30,9 +30,9 @@ k8s-status: venv ## Show the cluster's components and whether the node is Ready
 images: $(K8S_PREREQS) platform-tools ## Build every image (jobs, CI agent, node, platform) with buildah, push to the local registry: image <name> <ref>@<digest>
 	@cd $(ROOT) && $(PY) -m tools.images --tag $(GIT_SHA) $(IMAGES_ARGS)
 
-E2E_TARGETS += e2e-k8s
+# `make e2e` runs this suite inside e2e-cluster (tools/platform.mk), on the cluster Argo CD then uses.
 .PHONY: e2e-k8s
-e2e-k8s: $(K8S_PREREQS) ## On the real node: images run under restricted PSA, DNS, Services, metrics, PVCs, digests, clean stop
+e2e-k8s: $(K8S_PREREQS) ## On the real node alone: images run under restricted PSA, DNS, Services, metrics, PVCs, digests, clean stop
 	@mkdir -p $(RUN_DIR)/reports
 	@cd $(ROOT) && $(PY) -m tools.images --tag $(GIT_SHA) --group jobs --group ci
 	@$(K8S_PY) up --state-dir $(K8S_DIR)

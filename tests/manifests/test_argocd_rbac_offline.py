@@ -1,48 +1,23 @@
 """Who may do what in Argo CD, answered by Argo CD itself offline: `argocd admin settings rbac can`
 (the local cluster's v3.2.11 binary in .tools/bin) on each cluster's rendered argocd-rbac-cm, for
 the groups the IdP puts in the `groups` claim, on the Applications the cluster really has; and
-`argocd admin settings validate` on the rendered argocd-cm reports SSO (OIDC) configured.
-
-Skipped until the binary is built (the local platform's Argo CD build puts it in .tools/bin)."""
+`argocd admin settings validate` on the rendered argocd-cm reports SSO (OIDC) configured."""
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
-import yaml
-from platform_render import ROOT, app, cluster, find, one, render
+from argocd_offline import argocd, needs_argocd, offline_env, write
+from platform_render import app, cluster, find, one, render
 
 from tools.versions import read_versions
 
-ARGOCD = ROOT / ".tools" / "bin" / "argocd"
 VERSION = read_versions().get("ARGOCD_LOCAL_VERSION", "v3.2.11")
 
-pytestmark = pytest.mark.skipif(not os.access(ARGOCD, os.X_OK), reason=f"{ARGOCD} not built yet")
+pytestmark = needs_argocd
 
 
 @pytest.fixture(scope="module")
 def offline(tmp_path_factory) -> dict[str, str]:
-    """The CLI builds a Kubernetes client even for offline checks; give it one that points nowhere
-    (loopback port 1, never contacted: every input is a local file)."""
-    work = tmp_path_factory.mktemp("argocd-offline")
-    (work / "kubeconfig").write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "offline",
-        "clusters": [{"name": "offline", "cluster": {"server": "https://127.0.0.1:1"}}],
-        "contexts": [{"name": "offline", "context": {"cluster": "offline", "user": "offline", "namespace": "argocd"}}],
-        "users": [{"name": "offline", "user": {"token": "offline"}}]}))
-    return {**os.environ, "KUBECONFIG": str(work / "kubeconfig"), "HOME": str(work)}
-
-
-def write(tmp_path: Path, obj: dict) -> Path:
-    path = tmp_path / f"{obj['metadata']['name']}.yaml"
-    path.write_text(yaml.safe_dump(obj))
-    return path
-
-
-def argocd(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ARGOCD), *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+    return offline_env(tmp_path_factory.mktemp("argocd-offline"))
 
 
 def test_the_binary_is_the_local_clusters_version(offline):

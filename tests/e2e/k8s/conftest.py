@@ -1,6 +1,8 @@
 """The one-node cluster e2e: `make e2e-k8s` brings the cluster up once (`k8s-up`), runs these files
 in name order against it, and stops it afterwards. Each test makes its own namespaces and removes
 them, so the cluster is left as it was found (the last file, test_zz_lifecycle, stops it itself).
+`make e2e-cluster` (what `make e2e` runs) runs the same files on the cluster the Argo CD suite then
+uses, and test_zz_lifecycle only after that suite.
 """
 
 from __future__ import annotations
