@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -60,8 +61,15 @@ class Checkout:
         return commit
 
     def restore(self) -> None:
+        """main back where it was, and every Application Synced there and idle before the next test:
+        a push right after another can lose its refresh (Argo CD then finds it only by polling,
+        up to three minutes later; seen when two pushes came a second apart). Health is each
+        test's own business."""
         git("push", "--quiet", "--force", "origin", f"{self.start}:refs/heads/main", cwd=self.path)
         self.platform.notify_push(self.start)
+        names = sorted(self.platform.applications())
+        wait_for(lambda: all(settled(self.platform, name, self.start, healthy=False) for name in names),
+                 f"every Application Synced and idle at {self.start[:12]} again", 420, 2)
 
 
 @pytest.fixture
@@ -93,4 +101,71 @@ def synced_at(platform: Platform, name: str, commit: str) -> bool:
     return sync == "Synced" and commit.startswith(revision) and bool(revision)
 
 
-__all__ = ["Checkout", "app_state", "expected_applications", "synced_at", "wait_for"]
+def settled(platform: Platform, name: str, commit: str, healthy: bool = True) -> bool:
+    """Synced at the commit, no sync operation still running (a sync waits for each wave's resources
+    to be healthy, and while it runs selfHeal cannot start another one), and Healthy if asked."""
+    app = app_state(platform, name)
+    phase = (app.get("status", {}).get("operationState") or {}).get("phase")
+    return (synced_at(platform, name, commit) and phase != "Running"
+            and (not healthy or Platform.state(app)[1] == "Healthy"))
+
+
+# The HPAs' targets in clusters/local, by the Application that manages them.
+HPA_TARGETS = {"airflow": ("airflow", "airflow-api-server"), "spark-standalone": ("spark", "spark-worker")}
+
+
+class ReplicaHistory:
+    """Samples, every few seconds while the whole suite runs, each HPA target's replicas (the
+    Deployment's spec, the HPA's desired count) and its Application's sync status. The merges,
+    reverts and rollouts of the other tests are the syncs during which Argo CD must leave the
+    replicas to the HPA (test_argocd_90_hpa.py asserts on what was seen)."""
+
+    INTERVAL = 5.0
+
+    def __init__(self, platform: Platform):
+        self.platform = platform
+        self.samples: list[dict] = []
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="replica-history", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> dict:
+        sample = {"t": round(time.monotonic() - self.started, 1)}
+        apps = self.platform.applications()
+        for app, (namespace, name) in HPA_TARGETS.items():
+            deployment = self.platform.kubectl("-n", namespace, "get", "deployment", name, "-o",
+                                               "jsonpath={.spec.replicas}", check=False).stdout
+            hpa = self.platform.kubectl("-n", namespace, "get", "hpa", name, "-o",
+                                        "jsonpath={.status.desiredReplicas}", check=False).stdout
+            sync = ((apps.get(app) or {}).get("status") or {}).get("sync", {}).get("status", "?")
+            sample[app] = {"replicas": int(deployment) if deployment.isdigit() else None,
+                           "desired": int(hpa) if hpa.isdigit() else None, "sync": sync}
+        return sample
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append(self._sample())
+            except Exception as exc:  # a slow API server must not kill the sampler; the gap shows
+                self.samples.append({"t": round(time.monotonic() - self.started, 1), "error": str(exc)})
+            self._stop.wait(self.INTERVAL)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def stop(self) -> list[dict]:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        return list(self.samples)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def replica_history(platform):
+    history = ReplicaHistory(platform)
+    yield history
+    history.stop()
+
+
+__all__ = ["Checkout", "HPA_TARGETS", "ReplicaHistory", "app_state", "expected_applications", "settled",
+           "synced_at", "wait_for"]

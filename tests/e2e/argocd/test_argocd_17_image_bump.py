@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import git, synced_at, wait_for
+from conftest import git, settled, synced_at, wait_for
 
 from tools.k8s import layout as L
 
@@ -86,6 +86,6 @@ def test_a_bot_bump_rolls_the_built_digest_out(platform, checkout):
         live = json.loads(platform.kubectl("-n", "spark", "get", "deployment", deployment, "-o", "json").stdout)
         assert live["metadata"]["generation"] > before[deployment]["metadata"]["generation"], deployment
 
-    # Put main back and wait until the Application is Synced there, so the next tests start clean.
+    # Put main back, and wait until the pods run the tag again, so the next tests start clean.
     checkout.restore()
-    wait_for(lambda: synced_at(platform, APP, checkout.start), f"{APP} Synced back at main", 300, 2)
+    wait_for(lambda: settled(platform, APP, checkout.start), f"{APP} Synced, Healthy and idle back at main", 420, 2)

@@ -1,0 +1,50 @@
+"""HPA vs Argo CD (argoproj/argo-cd #3002): git says one replica, the HPA (real metrics from
+metrics-server) wants more, and over at least five minutes, through every sync the other tests of
+this suite cause (merges, a refused merge and its revert, an image rollout, selfHeal), Argo CD never
+puts the replicas back: `ignoreDifferences` on /spec/replicas with RespectIgnoreDifferences. The
+Application nobody else touches (airflow) stays Synced all along. The sampler runs for the whole
+suite (conftest.ReplicaHistory); this file, last, waits until five minutes are covered."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import HPA_TARGETS
+
+pytestmark = pytest.mark.e2e
+
+WINDOW = 300  # seconds
+GIT_REPLICAS = 1  # clusters/local/laptop: one replica to start with
+
+
+def changes(samples: list[dict], app: str) -> list[str]:
+    """The history printed compactly: one line per change of (replicas, desired, sync)."""
+    lines, last = [], None
+    for sample in samples:
+        state = sample.get(app) and (sample[app]["replicas"], sample[app]["desired"], sample[app]["sync"])
+        if state and state != last:
+            lines.append(f"  {sample['t']:7.1f}s  replicas={state[0]} hpa-desired={state[1]} sync={state[2]}")
+            last = state
+    return lines
+
+
+def test_the_hpa_owns_the_replicas_and_argocd_never_fights_it(replica_history):
+    if replica_history.elapsed() < WINDOW:
+        time.sleep(WINDOW - replica_history.elapsed())
+    samples = [s for s in replica_history.stop() if "error" not in s]
+    assert samples and samples[-1]["t"] - samples[0]["t"] >= WINDOW - 2 * replica_history.INTERVAL, \
+        f"the sampler covered only {samples[-1]['t'] - samples[0]['t'] if samples else 0:.0f}s"
+    for app in HPA_TARGETS:
+        print(f"{app} ({HPA_TARGETS[app][1]}): {len(samples)} samples over {samples[-1]['t']:.0f}s")
+        print("\n".join(changes(samples, app)))
+
+    scaled = {app for app in HPA_TARGETS if any((s[app]["replicas"] or 0) > GIT_REPLICAS for s in samples)}
+    assert scaled, "no HPA ever took its target above git's replica count: nothing was proved"
+    for app in scaled:
+        first = next(i for i, s in enumerate(samples) if (s[app]["replicas"] or 0) > GIT_REPLICAS)
+        after = samples[first:]
+        # A fight shows as the replicas dropping back to git's count while the HPA still wants more.
+        fights = [s for s in after if s[app]["replicas"] == GIT_REPLICAS and (s[app]["desired"] or 0) > GIT_REPLICAS]
+        assert not fights, f"{app}: replicas set back to git's {GIT_REPLICAS} while the HPA wanted more: {fights[:3]}"
+    untouched = [s["airflow"]["sync"] for s in samples]
+    assert set(untouched) == {"Synced"}, f"airflow left Synced while nobody changed it: {sorted(set(untouched))}"
