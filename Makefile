@@ -70,7 +70,7 @@ lock: ## Re-resolve requirements.in into requirements.lock (after changing a pin
 	$(VENV)/bin/uv pip compile $(ROOT)/requirements.in --python-version 3.11 --generate-hashes -o $(ROOT)/requirements.lock
 	@# Each image's own lock: its requirements.in resolved with requirements.lock as constraints,
 	@# so an image can only ever carry the repository's pins.
-	@for dir in $(ROOT)/jobs/images/*/; do test -f $$dir/requirements.in || continue; \
+	@for dir in $(ROOT)/jobs/images/*/; do dir=$${dir%/}; test -f $$dir/requirements.in || continue; \
 	  $(VENV)/bin/uv pip compile $$dir/requirements.in --constraint $(ROOT)/requirements.lock \
 	    --python-version 3.11 --generate-hashes --no-header --quiet -o $$dir/requirements.lock; done
 
