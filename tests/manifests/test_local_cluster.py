@@ -64,6 +64,9 @@ def laptop_neutral(obj: dict) -> dict:
         obj["data"] = {k: neutral_image(v) for k, v in obj["data"].items()}
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-git-sync":
         obj["data"].pop("GITSYNC_REPO")  # the local git server (test_local_git_sync_pulls_from_the_local_git_server)
+    if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-config":
+        # The simple auth manager instead of dev's FAB login (test_sso.py, the laptop's reason there).
+        obj["data"].pop("AIRFLOW__CORE__AUTH_MANAGER", None)
     if obj["kind"] == "ScheduledSparkApplication":
         spec["template"]["image"] = neutral_image(spec["template"]["image"])
         spec["template"]["sparkConf"].pop("spark.hadoop.fs.s3a.endpoint", None)

@@ -1,16 +1,16 @@
 """Log in through the IdP (README "Log in (SSO)"), checked on the rendered objects of every cluster:
 Argo CD's oidc.config (issuer per cluster, secret only by reference, the groups claim the RBAC
-matches), Grafana's generic OAuth, and the Airflow FAB OAuth component on top of each overlay."""
+matches), Grafana's generic OAuth, and Airflow's FAB OAuth component in the dev and prod overlays
+(the provider in the lock and the image; clusters/local stays on the simple auth manager)."""
 from __future__ import annotations
 
 import ast
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from platform_render import ROOT, app, configmap_data, containers, env_map, find, one, overlay, render_dir, synced_apps
+from platform_render import ROOT, app, configmap_data, containers, env_map, find, one, overlay, render, synced_apps
 
 # The company IdP's realm per overlay (clusters/local syncs dev's; its own IdP is tools/idp).
 ISSUERS = {"dev": "https://sso.example.internal/realms/mlops-dev",
@@ -97,51 +97,97 @@ def test_grafana_may_reach_the_idp_over_https(env):
     assert https, "the OAuth token and userinfo calls go to the IdP on 443"
 
 
-# --- Airflow: the FAB OAuth component, rendered on top of each overlay ---------------------------
+# --- Airflow: the FAB OAuth component in the dev and prod overlays -------------------------------
 
 COMPONENT = ROOT / "apps" / "airflow" / "components" / "sso"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+OVERLAYS = sorted(p.parent.name for p in (ROOT / "apps" / "airflow" / "overlays").glob("*/kustomization.yaml"))
 
 
-@pytest.fixture(scope="module", params=sorted(ISSUERS))
-def airflow_with_sso(request):
-    """apps/airflow/overlays/<env> + components/sso, the way an overlay adds it (README)."""
-    env = request.param
-    work = ROOT / ".run" / "tests" / f"airflow-sso-{env}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    (work / "kustomization.yaml").write_text(yaml.safe_dump({
-        "resources": [str(Path("../../..") / "apps" / "airflow" / "overlays" / env)],
-        "components": [str(Path("../../..") / "apps" / "airflow" / "components" / "sso")],
-        "generatorOptions": {"disableNameSuffixHash": True},
-        "configMapGenerator": [{"name": "airflow-sso", "namespace": "airflow",
-                                "literals": [f"SSO_ISSUER={ISSUERS[env]}", "SSO_CLIENT_ID=airflow"]}],
-    }))
-    yield env, render_dir(work)
-    shutil.rmtree(work, ignore_errors=True)
+def adds_sso(env_overlay: str) -> bool:
+    kustomization = yaml.safe_load((ROOT / "apps/airflow/overlays" / env_overlay / "kustomization.yaml").read_text())
+    return any(c.rstrip("/").endswith("components/sso") for c in kustomization.get("components", []))
 
 
-def test_airflow_sso_component_switches_every_component_to_the_fab_auth_manager(airflow_with_sso):
-    env, objects = airflow_with_sso
-    config = configmap_data(objects, "airflow-config", "airflow")
-    assert config["AIRFLOW__CORE__AUTH_MANAGER"] == \
-        "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
-    assert configmap_data(objects, "airflow-sso", "airflow")["SSO_ISSUER"] == ISSUERS[env]
+def _pins(lock: Path) -> dict[str, str]:
+    """name -> version of every `name==version` line of a uv-compiled lock (extras dropped)."""
+    pins = {}
+    for line in lock.read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;]+)", line)
+        if match:
+            pins[match.group(1).lower()] = match.group(2)
+    return pins
 
 
-def test_airflow_api_server_gets_the_secret_by_reference_and_the_config_file(airflow_with_sso):
-    _, objects = airflow_with_sso
+def test_the_lock_and_the_airflow_image_carry_the_fab_provider_with_oauth():
+    """What components/sso needs in every Airflow process: the FAB provider, Flask-AppBuilder, and
+    Authlib for AUTH_OAUTH (the provider's `oauth` extra); the image installs exactly its lock."""
+    assert re.search(r"(?m)^apache-airflow-providers-fab\[oauth\]==\S+$", (ROOT / "requirements.in").read_text())
+    assert re.search(r"(?m)^apache-airflow-providers-fab\[oauth\]$",
+                     (ROOT / "jobs/images/airflow/requirements.in").read_text())
+    repo, image = _pins(ROOT / "requirements.lock"), _pins(ROOT / "jobs/images/airflow/requirements.lock")
+    for name in ("apache-airflow-providers-fab", "flask-appbuilder", "authlib", "apache-airflow"):
+        assert name in image, f"the Airflow image's lock lacks {name}"
+        assert image[name] == repo[name], f"{name}: image {image[name]}, repository {repo[name]}"
+
+
+def test_dev_and_prod_add_the_sso_component_and_the_image_has_what_it_needs():
+    """The overlays that switch to FAB are dev and prod; none may add it without the provider in the
+    Airflow image (the API server would not start)."""
+    assert [o for o in OVERLAYS if adds_sso(o)] == ["dev", "prod"]
+    assert "apache-airflow-providers-fab" in (ROOT / "jobs/images/airflow/requirements.in").read_text()
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def sso_overlay(request):
+    """apps/airflow/overlays/<env> as kustomize renders it, for each overlay that adds the component."""
+    if not adds_sso(request.param):
+        pytest.skip(f"overlay {request.param} does not add components/sso")
+    return request.param, render(f"apps/airflow/overlays/{request.param}")
+
+
+def test_airflow_sso_overlay_renders_the_fab_auth_manager_and_its_idp(sso_overlay):
+    env, objects = sso_overlay
+    assert configmap_data(objects, "airflow-config", "airflow")["AIRFLOW__CORE__AUTH_MANAGER"] == FAB_AUTH_MANAGER
+    # The issuer the other SSO settings of this env use (Argo CD's oidc.config), client `airflow`.
+    sso = configmap_data(objects, "airflow-sso", "airflow")
+    assert sso == {"SSO_ISSUER": ISSUERS[env], "SSO_CLIENT_ID": "airflow"}
+    assert sso["SSO_ISSUER"] == oidc_config(env)["issuer"]
+    # webserver_config.py is the repository's file, verbatim.
+    webserver = configmap_data(objects, "airflow-webserver-config", "airflow")
+    assert webserver == {"webserver_config.py": (COMPONENT / "webserver_config.py").read_text()}
+
+
+def test_airflow_api_server_gets_the_idp_settings_the_secret_by_reference_and_the_config_file(sso_overlay):
+    _, objects = sso_overlay
     pod = one(objects, "Deployment", "airflow-api-server", "airflow")["spec"]["template"]["spec"]
     airflow = containers(pod)["airflow"]
-    secret = env_map(airflow)["SSO_CLIENT_SECRET"]
-    assert secret == {"name": "SSO_CLIENT_SECRET",
-                      "valueFrom": {"secretKeyRef": {"name": "airflow-oidc", "key": "client-secret"}}}
-    assert {"configMapRef": {"name": "airflow-sso"}} in airflow["envFrom"]
+    variables = env_map(airflow)
+    assert variables["SSO_CLIENT_SECRET"] == {
+        "name": "SSO_CLIENT_SECRET", "valueFrom": {"secretKeyRef": {"name": "airflow-oidc", "key": "client-secret"}}}
+    for key in ("SSO_ISSUER", "SSO_CLIENT_ID"):
+        assert variables[key]["valueFrom"]["configMapKeyRef"] == {"name": "airflow-sso", "key": key}
+    # The component adds to the API server's settings; it must not replace the base's envFrom.
+    assert {"configMapRef": {"name": "airflow-config"}} in airflow["envFrom"]
+    assert {"configMapRef": {"name": "airflow-etl"}} in airflow["envFrom"]
     mount = next(m for m in airflow["volumeMounts"] if m["name"] == "webserver-config")
-    assert mount["mountPath"] == "/opt/airflow/webserver_config.py" and mount["subPath"] == "webserver_config.py"
+    assert mount == {"name": "webserver-config", "mountPath": "/opt/airflow/webserver_config.py",
+                     "subPath": "webserver_config.py", "readOnly": True}
+    volume = next(v for v in pod["volumes"] if v["name"] == "webserver-config")
+    assert volume["configMap"]["name"] == "airflow-webserver-config"
     # The other components keep what they had (the component adds to the API server only).
     for name in ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
         other = containers(one(objects, "Deployment", name, "airflow")["spec"]["template"]["spec"])["airflow"]
         assert "SSO_CLIENT_SECRET" not in env_map(other)
+
+
+def test_each_cluster_runs_the_auth_manager_its_overlay_and_components_say(env):
+    """dev and prod log in through their IdP; clusters/local keeps the simple auth manager (its laptop
+    component: no IdP its pods can reach), although it syncs dev's overlay."""
+    config = configmap_data(app("airflow", env), "airflow-config", "airflow")
+    expected = SIMPLE_AUTH_MANAGER if env == "local" else FAB_AUTH_MANAGER
+    assert config["AIRFLOW__CORE__AUTH_MANAGER"] == expected
 
 
 def test_airflow_oidc_secret_is_made_by_an_external_secret(env):
@@ -156,8 +202,9 @@ def _assigned(tree: ast.Module) -> dict[str, ast.expr]:
 
 
 def test_webserver_config_maps_groups_to_roles_and_holds_no_secret():
-    """Read without importing (the FAB provider is not installed here): OAuth, the keycloak provider,
-    roles from the groups claim, every credential from the environment."""
+    """Read without importing (it reads its settings from the environment at import): OAuth, the
+    keycloak provider, roles from the groups claim, every credential from the environment. That it
+    works is tests/e2e/idp/test_airflow_login.py."""
     source = (COMPONENT / "webserver_config.py").read_text()
     values = _assigned(ast.parse(source))
     assert ast.unparse(values["AUTH_TYPE"]) == "AUTH_OAUTH"
@@ -175,17 +222,6 @@ def test_webserver_config_maps_groups_to_roles_and_holds_no_secret():
     assert "groups" in remote["client_kwargs"]
 
 
-def test_no_overlay_adds_the_airflow_sso_component_while_the_image_lacks_fab():
-    """The component switches the auth manager to FAB; the Airflow image must carry the provider first
-    (jobs/images/airflow/requirements.in). Fails as soon as one of the two changes without the other."""
-    wanted = "apache-airflow-providers-fab" in (ROOT / "jobs/images/airflow/requirements.in").read_text()
-    for env in ISSUERS:
-        kustomization = yaml.safe_load((ROOT / "apps/airflow/overlays" / env / "kustomization.yaml").read_text())
-        uses = any(c.rstrip("/").endswith("components/sso") for c in kustomization.get("components", []))
-        assert uses == wanted, f"overlay {env}: components/sso {'without' if uses else 'missing, but'} the " \
-            "FAB provider in the Airflow image"
-
-
 # A client secret or password written as a value: `clientSecret: abc`, "client_secret": "abc"; a
 # reference ($oidc.clientSecret, os.environ[...], a secretKeyRef) is what we want instead.
 SECRET_VALUE = re.compile(r"""(?i)(client_?secret|password)["']?\s*[:=]\s*(?!\$|os\.environ)["']?[\w-]""")
@@ -196,10 +232,9 @@ def _secret_values(objects) -> list[str]:
             for key, value in (cm.get("data") or {}).items() if SECRET_VALUE.search(value)]
 
 
-def test_no_sso_secret_value_in_any_rendered_config_map(env, airflow_with_sso):
+def test_no_sso_secret_value_in_any_rendered_config_map(env):
     for name in ("argocd", "monitoring", "airflow"):
         assert _secret_values(app(name, env)) == [], name
-    assert _secret_values(airflow_with_sso[1]) == []
     # The pattern does find a value written into a ConfigMap.
     leaked = {"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"oidc.config": "clientSecret: s3cr3t"}}
     assert _secret_values([leaked]) == ["x.oidc.config"]

@@ -26,6 +26,8 @@ GIT_SYNC_CONFIGMAP = "airflow-git-sync"
 JOB_IMAGES_CONFIGMAP = "airflow-job-images"
 ETL_CONFIGMAP = "airflow-etl"
 
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+
 # key -> why it differs locally. Values are filled in by `local_airflow_env`.
 LOCAL_AIRFLOW_OVERRIDES = {
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "local PostgreSQL on loopback instead of the cluster DB secret",
@@ -33,6 +35,8 @@ LOCAL_AIRFLOW_OVERRIDES = {
     "AIRFLOW__CORE__DAGS_FOLDER": "git-sync root is under .run/ instead of the pod volume /git",
     "AIRFLOW__CORE__FERNET_KEY": "generated per local run (cluster: ExternalSecret airflow-fernet-key)",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "api-server on a loopback port instead of the Service",
+    "AIRFLOW__CORE__AUTH_MANAGER": "the simple auth manager with a local admin: no IdP here (the FAB login "
+                                   "through Keycloak is tests/e2e/idp/test_airflow_login.py)",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": "local admin password file under .run/",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "local admin user for the UI and REST API",
     "AIRFLOW__API__HOST": "loopback only",
@@ -151,6 +155,7 @@ def local_airflow_env(shared: SharedSettings, layout: Layout, secrets: dict[str,
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder(layout, shared.git_sync)),
         "AIRFLOW__CORE__FERNET_KEY": secrets["fernet_key"],
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{layout.api_url}/execution/",
+        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(layout.secrets_dir / "passwords.json"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__API__HOST": "127.0.0.1",
