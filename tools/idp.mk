@@ -17,6 +17,7 @@ idp-status: venv ## Is the local Keycloak running and answering OIDC discovery (
 
 E2E_TARGETS += e2e-idp
 .PHONY: e2e-idp
-e2e-idp: venv ## Start Keycloak, check discovery, each user's password grant and groups claim, a refused wrong password
+# The Airflow login test runs Airflow's API server on the local platform's PostgreSQL (localplatform-deps).
+e2e-idp: venv localplatform-deps ## Start Keycloak: discovery, each user's password grant and groups claim, refused credentials; a real Airflow (FAB) login of each user through it
 	@mkdir -p $(RUN_DIR)/reports
 	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/idp $(PYTEST_ARGS)

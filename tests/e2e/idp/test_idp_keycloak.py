@@ -3,62 +3,22 @@ discovery, a password grant per user with the groups claim asserted, refused cre
 scopes and claims our rendered argocd-cm asks for accepted by the real server; start/stop idempotent
 and nothing left running.
 
-Own state dir and a free port, so a developer's `make idp-up` on 18080 is not disturbed."""
+The server is the suite's (conftest.py): own state dir and a free port."""
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import sys
-import time
 
 import jwt
 import pytest
 import yaml
+from idp_e2e_util import idp
 
 from tools.idp import keycloak
-from tools.idp.keycloak import REALM, USERS, Config, our_processes, password_grant, unverified_claims
+from tools.idp.keycloak import REALM, USERS, our_processes, password_grant, unverified_claims
 
 pytestmark = pytest.mark.e2e
 
 ROOT = keycloak.ROOT
-STATE = ROOT / ".run" / "e2e-idp"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def idp(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tools.idp", command], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900, check=False)
-
-
-@pytest.fixture(scope="module")
-def server():
-    import os
-    env = {**os.environ, "IDP_STATE_DIR": str(STATE), "IDP_PORT": str(free_port())}
-    env.pop("IDP_NETNS", None)
-    cfg = Config.from_env(env)
-    idp("down", env)  # a half-started server of an earlier run
-    started = time.monotonic()
-    out = idp("up", env)
-    assert out.returncode == 0, out.stdout + out.stderr
-    print(f"Keycloak up in {time.monotonic() - started:.1f}s: {out.stdout.strip()}")
-    yield cfg, env
-    out = idp("down", env)
-    assert out.returncode == 0, out.stderr
-    assert our_processes(cfg) == [], "a Keycloak process of the e2e state dir survived idp down"
-    assert not cfg.secrets_file.exists() and not (cfg.home / "data").exists(), "down keeps no secrets or data"
-    shutil.rmtree(STATE, ignore_errors=True)  # the copy of the distribution (about 200 MB)
-
-
-@pytest.fixture(scope="module")
-def creds(server):
-    cfg, _ = server
-    return keycloak.load_secrets(cfg)
 
 
 def test_discovery_names_the_realm_on_loopback(server):
