@@ -7,7 +7,8 @@ overlay's patch file on top (apps/airflow/overlays/<overlay>/spark-template.yaml
 them the way kustomize merges a patch into a custom resource (maps merge, lists and values are
 replaced); tests/dags/test_spark_application.py checks the result equals kustomize's render. Only
 the per-task parts are set here: name, image (ETL_JOB_IMAGE, set by kustomize per cluster),
-arguments and storage settings.
+arguments and storage settings; dynamic allocation goes in as Spark settings (see
+dynamic_allocation_as_conf for why).
 """
 import copy
 from functools import cache
@@ -47,6 +48,38 @@ def template_for(overlay: str) -> dict:
     return spec
 
 
+# The Spark settings the Spark operator derives from `spec.dynamicAllocation` (v2.3.0,
+# submission.go dynamicAllocationOption): field -> spark.dynamicAllocation.<key>.
+_DYNAMIC_ALLOCATION_CONF = {
+    "initialExecutors": "initialExecutors",
+    "minExecutors": "minExecutors",
+    "maxExecutors": "maxExecutors",
+    "shuffleTrackingEnabled": "shuffleTracking.enabled",
+    "shuffleTrackingTimeout": "shuffleTracking.timeout",
+}
+
+
+def dynamic_allocation_as_conf(spec: dict) -> None:
+    """Move `dynamicAllocation` into `sparkConf`, as the operator itself would pass it to Spark.
+
+    SparkKubernetesOperator refuses a `dynamicAllocation` block whose minExecutors is 0 ("Make sure
+    min/max value for dynamic allocation is passed": the provider's SparkJobSpec.validate tests the
+    values for truth), and 0 is what lets every executor go once the work is done. Found when the
+    DAG first ran on the local cluster. The template keeps the block (the gate and the overlays
+    read it); only what is submitted carries it as settings, with the same values.
+    """
+    block = spec.pop("dynamicAllocation", None) or {}
+    if not block.get("enabled"):
+        return
+    conf = spec.setdefault("sparkConf", {})
+    conf["spark.dynamicAllocation.enabled"] = "true"
+    conf["spark.dynamicAllocation.shuffleTracking.enabled"] = "true"  # the operator's default
+    for field, key in _DYNAMIC_ALLOCATION_CONF.items():
+        if field in block:
+            value = block[field]
+            conf[f"spark.dynamicAllocation.{key}"] = str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def application_body(step: str, arguments: list[str], settings: EtlSettings) -> dict:
     """A complete SparkApplication manifest for one step (dict, ready for the CRD API)."""
     spec = copy.deepcopy(template_for(settings.platform_overlay))
@@ -56,6 +89,7 @@ def application_body(step: str, arguments: list[str], settings: EtlSettings) -> 
     spec["sparkConf"]["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint
     for role in ("driver", "executor"):
         spec[role]["labels"]["app.kubernetes.io/component"] = f"etl-{step}"
+    dynamic_allocation_as_conf(spec)
     return {
         "apiVersion": "sparkoperator.k8s.io/v1beta2",
         "kind": "SparkApplication",

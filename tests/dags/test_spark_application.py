@@ -1,5 +1,6 @@
 """Kubernetes mode: what SparkKubernetesOperator would submit is a valid, policy-clean
 SparkApplication running the same job code, with the image the cluster overlay sets."""
+import copy
 import json
 import shutil
 
@@ -51,7 +52,10 @@ def test_applications_follow_the_platform_contract(applications):
         assert app["metadata"]["namespace"] == "spark-jobs", name
         assert spec["image"] == IMAGE, name
         assert spec["mainApplicationFile"] == "local:///opt/etl/etl/cli.py", name
-        assert spec["dynamicAllocation"]["enabled"] and spec["dynamicAllocation"]["shuffleTrackingEnabled"], name
+        conf = spec["sparkConf"]
+        assert conf["spark.dynamicAllocation.enabled"] == "true", name
+        assert conf["spark.dynamicAllocation.shuffleTracking.enabled"] == "true", name
+        assert conf["spark.dynamicAllocation.minExecutors"] == "0", name  # no executor left when idle
         assert spec["timeToLiveSeconds"] > 0, name
         assert spec["sparkConf"]["spark.eventLog.dir"] == "s3a://mlops-prod-data/spark-events", name
         assert spec["restartPolicy"]["type"] == "Never", name  # Airflow owns retries
@@ -97,7 +101,7 @@ def test_kubeconform_check_can_fail(applications, tmp_path):
     from tools.gate import schema
 
     broken = json.loads(json.dumps(applications["build_features"]))
-    broken["spec"]["dynamicAllocation"]["shuffleTracking"] = True  # misspelt field
+    broken["spec"]["dynamicAllocation"] = {"enabled": True, "shuffleTracking": True}  # misspelt field
     errors = schema.validate([broken], "1.34.0", tmp_path / "broken")
     assert errors and "shuffleTracking" in " ".join(e.message + " ".join(e.details) for e in errors)
 
@@ -130,7 +134,8 @@ def test_dags_submit_what_the_cluster_renders_as_its_etl_template(overlay):
 
     etl = settings.EtlSettings("kubernetes", "s3a://x", IMAGE, "s3a://x/events", "https://s3.example", 4, "a@b", overlay)
     submitted = spark_app.application_body("features", ["--date", "2026-11-27"], etl)["spec"]
-    expected = rendered_etl_template(overlay)
+    expected = copy.deepcopy(rendered_etl_template(overlay))
+    spark_app.dynamic_allocation_as_conf(expected)  # the submitted form of the same values
     per_task = {"image", "arguments"}
     assert {k: v for k, v in submitted.items() if k not in per_task | {"sparkConf", "driver", "executor"}} == \
         {k: v for k, v in expected.items() if k not in per_task | {"sparkConf", "driver", "executor"}}
@@ -140,6 +145,26 @@ def test_dags_submit_what_the_cluster_renders_as_its_etl_template(overlay):
         labels = dict(submitted[role]["labels"])
         assert labels.pop("app.kubernetes.io/component") == "etl-features"
         assert {**submitted[role], "labels": labels} == expected[role]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_operator_accepts_what_the_dags_submit(overlay):
+    """The provider's own check, run before it creates the SparkApplication. It refused the
+    template's block as such (minExecutors 0); the submitted form keeps min 0 and the max."""
+    from airflow.providers.cncf.kubernetes.operators.custom_object_launcher import SparkJobSpec
+    from airflow.sdk.exceptions import AirflowException
+
+    from mlops_dags import settings, spark_app
+
+    etl = settings.EtlSettings("kubernetes", "s3a://x", IMAGE, "s3a://x/events", "https://s3.example", 4, "a@b", overlay)
+    body = spark_app.application_body("features", ["--date", "2026-11-27"], etl)
+    SparkJobSpec(**copy.deepcopy(body))
+    template = spark_app.template_for(overlay)["dynamicAllocation"]
+    conf = body["spec"]["sparkConf"]
+    assert conf["spark.dynamicAllocation.maxExecutors"] == str(template["maxExecutors"])
+    assert conf["spark.dynamicAllocation.minExecutors"] == str(template["minExecutors"]) == "0"
+    with pytest.raises(AirflowException, match="min/max value for dynamic allocation"):
+        SparkJobSpec(**{**copy.deepcopy(body), "spec": {**body["spec"], "dynamicAllocation": template}})
 
 
 def test_prod_jobs_may_use_twenty_executors_and_dev_jobs_fewer():
