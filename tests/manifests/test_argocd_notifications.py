@@ -41,24 +41,26 @@ def files(env, tmp_path):
             "argocdUrl": yaml.safe_load(cm["data"]["context"])["argocdUrl"], "dir": tmp_path}
 
 
-def trigger(files, name: str, obj: dict) -> bool:
+def notifications(files, obj: dict, *command: str) -> str:
+    """`argocd admin notifications <command> app.yaml` on the rendered ConfigMap; its stdout."""
     path = files["dir"] / "app.yaml"
     path.write_text(yaml.safe_dump(obj))
-    out = argocd(files["env"], "admin", "notifications", "trigger", "run", name, str(path),
+    out = argocd(files["env"], "admin", "notifications", *command, str(path),
                  "--config-map", files["cm"], "--secret", files["secret"])
     assert out.returncode == 0, out.stdout + out.stderr
-    results = {line.split()[-1] for line in out.stdout.splitlines()[1:] if line.strip()}
-    assert results <= {"true", "false"}, out.stdout
+    return out.stdout
+
+
+def trigger(files, name: str, obj: dict) -> bool:
+    stdout = notifications(files, obj, "trigger", "run", name)
+    results = {line.split()[-1] for line in stdout.splitlines()[1:] if line.strip()}
+    assert results <= {"true", "false"}, stdout
     return "true" in results
 
 
 def webhook_body(files, template: str, obj: dict) -> dict:
-    path = files["dir"] / "app.yaml"
-    path.write_text(yaml.safe_dump(obj))
-    out = argocd(files["env"], "admin", "notifications", "template", "notify", template, str(path),
-                 "--config-map", files["cm"], "--secret", files["secret"])
-    assert out.returncode == 0, out.stdout + out.stderr
-    return json.loads(yaml.safe_load(out.stdout)["webhook"]["slack-alerts"]["body"])
+    stdout = notifications(files, obj, "template", "notify", template)
+    return json.loads(yaml.safe_load(stdout)["webhook"]["slack-alerts"]["body"])
 
 
 def test_a_refused_manifest_triggers_the_comparison_error_alert(files):
