@@ -8,8 +8,12 @@ platform-tools: ## Build the platform's components at their pins (argocd, helm, 
 # Like every listed Go tool, `make setup` builds them (tests check each list is built at its pin).
 SETUP_TARGETS += platform-tools
 
+# Rendering the cluster (what platform-up applies and what Argo CD is compared with) needs the pinned
+# kustomize of go-tools; without it a fresh clone's `make platform-up` fails at its first render.
+PLATFORM_PREREQS := $(K8S_PREREQS) platform-tools go-tools
+
 .PHONY: platform-up
-platform-up: k8s-up images ## Local cluster + images + Argo CD syncing this repo from a local git server; waits for every Application Synced+Healthy
+platform-up: k8s-up images go-tools ## Local cluster + images + Argo CD syncing this repo from a local git server; waits for every Application Synced+Healthy
 	@$(PLATFORM_PY) up
 
 .PHONY: platform-down
@@ -26,20 +30,30 @@ drift: venv ## Exit non-zero and print the diff when any Application of the loca
 
 # `make e2e` runs this suite inside e2e-cluster (below), after the node checks on the same cluster.
 .PHONY: e2e-argocd
-e2e-argocd: $(K8S_PREREQS) platform-tools ## Argo CD alone: every Application Synced+Healthy, gate parity, webhook merges, bad merge, self-heal, drift, least privilege
+e2e-argocd: $(PLATFORM_PREREQS) ## Argo CD alone: every Application Synced+Healthy, gate parity, webhook merges, bad merge, self-heal, drift, least privilege
 	@mkdir -p $(RUN_DIR)/reports
 	@$(MAKE) --no-print-directory platform-up
 	@cd $(ROOT) && status=0; $(PY) -m pytest -m e2e tests/e2e/argocd -p no:cacheprovider \
 	  --junitxml=$(RUN_DIR)/reports/junit-argocd.xml $(PYTEST_ARGS) || status=$$?; \
 	  $(PY) -m tools.platform down || status=1; exit $$status
 
+# `make e2e` runs this suite inside e2e-cluster (below), after the Argo CD suite on the same platform.
+.PHONY: e2e-dataloop
+e2e-dataloop: $(PLATFORM_PREREQS) ## The data loop alone: events_features via Airflow's REST API, task pods, Spark executors 0->N->0, oracle on s3a, re-run
+	@mkdir -p $(RUN_DIR)/reports
+	@$(MAKE) --no-print-directory platform-up
+	@cd $(ROOT) && status=0; $(PY) -m pytest -m e2e tests/e2e/dataloop -p no:cacheprovider \
+	  --junitxml=$(RUN_DIR)/reports/e2e-dataloop.xml $(PYTEST_ARGS) || status=$$?; \
+	  $(PY) -m tools.platform down || status=1; exit $$status
+
 # Every suite that needs the one-node cluster shares one bring-up (starting it and pulling the images
 # onto a fresh node is minutes): the node checks on the bare cluster, then Argo CD syncs the platform
-# onto that same cluster and its suite runs, then the kill/recover/stop test ends it. Each suite keeps
+# onto that same cluster and its suite runs, then the
+# kill/recover/stop test ends it. Each suite keeps
 # its own report; a failed suite does not skip the later ones, and the cluster is always stopped.
 E2E_TARGETS += e2e-cluster
 .PHONY: e2e-cluster
-e2e-cluster: $(K8S_PREREQS) platform-tools ## e2e-k8s + e2e-argocd on one cluster bring-up, then kill/recover/stop (what `make e2e` runs)
+e2e-cluster: $(PLATFORM_PREREQS) ## e2e-k8s and e2e-argocd on one cluster bring-up, then kill/recover/stop (what `make e2e` runs)
 	@mkdir -p $(RUN_DIR)/reports
 	@cd $(ROOT) && status=0; suite() { name=$$1; shift; \
 	    $(PY) -m pytest -m e2e -p no:cacheprovider "$$@" $(PYTEST_ARGS) \
@@ -56,3 +70,9 @@ BENCH_TARGETS += bench-argocd
 .PHONY: bench-argocd
 bench-argocd: venv ## On a running platform: merge -> Synced through the webhook, p50/p95 over 10 merges; selfHeal time
 	@$(PLATFORM_PY) bench --out $(RUN_DIR)/bench/argocd.json
+
+BENCH_TARGETS += bench-dataloop
+.PHONY: bench-dataloop
+bench-dataloop: venv ## On a running platform: one events_features run; task queued->running, driver->first executor, executors per step
+	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/dataloop/test_dataloop_10_events_features.py -p no:cacheprovider -q \
+	  $(PYTEST_ARGS) && cat $(RUN_DIR)/bench/dataloop.json

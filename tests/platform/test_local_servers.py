@@ -122,6 +122,29 @@ def test_receiver_keeps_every_post(serve, tmp_path):
     assert [(r["path"], json.loads(r["body"])["text"]) for r in received] == [("/alerting-slack-webhook-url", "sync failed")]
 
 
+def test_receiver_takes_mail_only_with_the_stores_smtp_password(serve, tmp_path):
+    import smtplib
+
+    store = tmp_path / "skm-store.json"
+    store.write_text(json.dumps({"secrets": {"alerting-smtp-password": "the-password"}}))
+    smtp_port = free_port()
+    port = serve("receiver", "--log", str(tmp_path / "received.jsonl"), "--smtp-port", str(smtp_port),
+                 "--smtp-store", str(store))
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("alerts@example.test", "a-wrong-password")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        with pytest.raises(smtplib.SMTPSenderRefused):  # no login, no mail
+            client.sendmail("a@example.test", ["b@example.test"], "Subject: x\n\nnot sent")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.login("alerts@example.test", "the-password")
+        client.sendmail("a@example.test", ["b@example.test"], "Subject: task failed\n\ndag=x task=y")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/received", timeout=5) as response:
+        received = json.loads(response.read())
+    assert [(r["path"], r["login"], r["to"], r["subject"], r["body"].strip()) for r in received] == [
+        ("smtp", "alerts@example.test", ["b@example.test"], "task failed", "dag=x task=y")]
+
+
 def test_mirror_wants_exactly_the_upstream_versions_the_applications_name():
     apps = [{"spec": {"sources": [
         {"repoURL": "http://10.80.0.10:8418/git/argo-cd.git", "targetRevision": "v3.2.11", "path": "manifests"},

@@ -82,8 +82,9 @@ class AirflowClient:
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
-    def trigger(self, dag_id: str, conf: dict | None = None) -> str:
-        resp = self.request("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}})
+    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> str:
+        """A manual run; `logical_date` (ISO 8601, e.g. 2026-11-15T00:00:00Z) sets its `ds`."""
+        resp = self.request("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": conf or {}})
         resp.raise_for_status()
         return resp.json()["dag_run_id"]
 

@@ -36,6 +36,9 @@ RECEIVER_PORT = 8420
 MIRROR_URL = f"http://{L.NODE_IP}:{GIT_PORT}"
 # Where alerts and Argo CD notifications go in the local cluster (tools/platform/receiver.py).
 RECEIVER_URL = f"http://{L.NODE_IP}:{RECEIVER_PORT}"
+# The receiver's SMTP side, where clusters/local sends Airflow's alert mail (the submission port the
+# Airflow namespace's egress policy allows).
+RECEIVER_SMTP_PORT = 587
 CLUSTER = "local"
 ARGOCD_NAMESPACE = "argocd"
 MIRROR_CACHE = L.CACHE_DIR / "mirrors"
@@ -147,7 +150,10 @@ class Platform:
         return store
 
     def start_receiver(self) -> int:
-        return self._serve("receiver", RECEIVER_PORT, ["--log", str(self.dir / "received.jsonl")])
+        """Needs the SKM store (start_skm): mail logins are checked against its SMTP password."""
+        return self._serve("receiver", RECEIVER_PORT, ["--log", str(self.dir / "received.jsonl"),
+                                                       "--smtp-port", str(RECEIVER_SMTP_PORT),
+                                                       "--smtp-store", str(self.skm_store)])
 
     def publish(self) -> str:
         """This checkout's HEAD becomes `main` of the local remote."""
@@ -361,7 +367,6 @@ class Platform:
         started = time.monotonic()
         applications = expected_applications()
         self.start_gitserver()
-        self.start_receiver()
         made = self.make_mirrors(applications)
         commit = self.publish()
         print(f"platform: git server serves this checkout's HEAD {commit[:12]} and mirrors: {', '.join(made)}")
@@ -373,6 +378,7 @@ class Platform:
         store = self.start_skm()
         print(f"platform: local Secure Key Manager holds {len(store['secrets'])} secrets; "
               "nhn-skm-credentials created", flush=True)
+        self.start_receiver()
         self.apply_cluster()
         names = [a["metadata"]["name"] for a in applications]
         done = self.wait_synced(names)
