@@ -275,6 +275,11 @@ class Builder:
                 raise BuildError(f"image {image.name}: push to the local registry failed; log: {log_path}\n"
                                  f"{_tail(log_path)}")
             digest = digest_file.read_text().strip()
+            if previous.get("key") and previous["key"] != key:
+                # The build this one supersedes: its tag goes, and with it its layers no other image
+                # uses (buildah's storage lives outside the clone and nothing else prunes it).
+                subprocess.run([*self.buildah, "rmi", f"localhost/mlops-platform/{image.name}:{previous['key']}"],
+                               stdout=log, stderr=log)
         RECORDS_CACHE.mkdir(parents=True, exist_ok=True)
         record_file.write_text(json.dumps({
             "key": key, "digest": digest, "build_seconds": round(time.monotonic() - started, 2),

@@ -126,9 +126,13 @@ class ObjectStore:
 
         secrets = json.loads(platform.skm_store.read_text())["secrets"]
         port = platform.service_port("object-storage", "object-storage", 7070)
+        # SigV4 signs for a region: the one the server is configured with (its VGW_REGION).
+        server = json.loads(platform.kubectl("-n", "object-storage", "get", "statefulset", "object-storage",
+                                             "-o", "json").stdout)
+        env = {e["name"]: e.get("value") for c in server["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
         self.fs = fs.S3FileSystem(access_key=secrets["object-storage-access-key"],
                                   secret_key=secrets["object-storage-secret-key"],
-                                  endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1")
+                                  endpoint_override=f"127.0.0.1:{port}", scheme="http", region=env["VGW_REGION"])
         self._fs_module = fs
 
     @staticmethod
