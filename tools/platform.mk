@@ -71,7 +71,7 @@ BENCH_TARGETS += bench-argocd
 bench-argocd: venv ## On a running platform: merge -> Synced through the webhook, p50/p95 over 10 merges; selfHeal time
 	@$(PLATFORM_PY) bench --out $(RUN_DIR)/bench/argocd.json
 
-BENCH_TARGETS += bench-dataloop
+# Not in BENCH_TARGETS (`make bench`) until the data loop passes on the cluster (README, the data loop).
 .PHONY: bench-dataloop
 bench-dataloop: venv ## On a running platform: one events_features run; task queued->running, driver->first executor, executors per step
 	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/dataloop/test_dataloop_10_events_features.py -p no:cacheprovider -q \

@@ -30,18 +30,20 @@ def _store(inbox: Path, kind: str, record: dict) -> Path:
     return path
 
 
+def mail_fields(envelope) -> dict:
+    """What a test reads of a received mail: sender, recipients, subject, text body."""
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain", "html"))
+    return {"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "subject": str(message["subject"] or ""),
+            "body": body.get_content() if body is not None else ""}
+
+
 class MailHandler:
     def __init__(self, inbox: Path):
         self.inbox = inbox
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        body = message.get_body(preferencelist=("plain", "html"))
-        _store(self.inbox, "mail", {
-            "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-            "subject": str(message["subject"] or ""),
-            "body": body.get_content() if body is not None else "",
-        })
+        _store(self.inbox, "mail", mail_fields(envelope))
         return "250 Message accepted for delivery"
 
 

@@ -11,14 +11,13 @@ check it. Every POST and every mail is kept, one JSON line each (time, path, con
 """
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import sys
 import threading
 import time
 from pathlib import Path
 
+from tools.localplatform.receivers import mail_fields
 from tools.platform import serving
 
 _lock = threading.Lock()
@@ -57,13 +56,8 @@ class MailHandler:
         self.log_file = log_file
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        body = message.get_body(preferencelist=("plain", "html"))
         _keep(self.log_file, {"time": time.time(), "path": "smtp", "content_type": "message/rfc822",
-                              "login": getattr(session, "alert_login", ""),
-                              "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                              "subject": str(message["subject"] or ""),
-                              "body": body.get_content() if body is not None else ""})
+                              "login": getattr(session, "alert_login", ""), **mail_fields(envelope)})
         return "250 Message accepted for delivery"
 
 

@@ -14,15 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.platform_e2e import running_platform, wait_for
 from tools.platform.platform import ARGOCD_NAMESPACE, Platform, expected_applications
 
 
 @pytest.fixture(scope="session")
 def platform() -> Platform:
-    platform = Platform()
-    if not platform.k8s.healthy() or not platform.applications():
-        pytest.fail("the local platform is not up: run `make platform-up` (or `make e2e-argocd`, which starts it)")
-    return platform
+    return running_platform("e2e-argocd")
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -82,17 +80,6 @@ def checkout(platform, tmp_path):
 def app_state(platform: Platform, name: str) -> dict:
     out = platform.kubectl("-n", ARGOCD_NAMESPACE, "get", "application", name, "-o", "json")
     return json.loads(out.stdout)
-
-
-def wait_for(predicate, what: str, timeout: float = 300, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 def synced_at(platform: Platform, name: str, commit: str) -> bool:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.platform_e2e import running_platform, wait_for
 from tools.localplatform.airflow import AirflowClient
 from tools.platform.platform import Platform
 
@@ -178,23 +179,9 @@ def airflow_client(platform: Platform) -> AirflowClient:
     return AirflowClient(f"http://127.0.0.1:{port}", "admin", password)
 
 
-def wait_for(predicate, what: str, timeout: float, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
 @pytest.fixture(scope="session")
 def platform() -> Platform:
-    platform = Platform()
-    if not platform.k8s.healthy() or not platform.applications():
-        pytest.fail("the local platform is not up: run `make platform-up` (or `make e2e-dataloop`, which starts it)")
-    return platform
+    return running_platform("e2e-dataloop")
 
 
 @pytest.fixture(scope="session")
@@ -277,7 +264,7 @@ def first_run(platform, store, airflow, watches, tmp_path_factory) -> dict:
     return run
 
 
-def features_rows(store: ObjectStore, layout, target: Path, columns: list[str]) -> tuple[str, list[dict]]:
+def features_rows(store: ObjectStore, target: Path, columns: list[str]) -> tuple[str, list[dict]]:
     """The committed feature partition of DAY (its pointer resolved): (location, rows by user_id)."""
     from tests.jobs.oracle import parquet_rows
 

@@ -8,8 +8,8 @@ import json
 from collections import defaultdict
 
 import pytest
-from conftest import BUCKET, DAY, features_rows, peak, task_pods
 
+from tests.e2e.dataloop.conftest import BUCKET, DAY, features_rows, peak, task_pods
 from tests.jobs.oracle import mismatches, oracle_features, raw_line_count
 
 pytestmark = pytest.mark.e2e
@@ -72,12 +72,11 @@ def test_spark_executors_scale_out_and_back_to_zero(first_run, watches):
 
 def test_features_in_object_storage_equal_the_oracle(first_run, store, tmp_path):
     columns, expected = oracle_features(first_run["raw_files"], DAY)
-    location, actual = features_rows(store, first_run["layout"], tmp_path, columns)
+    location, actual = features_rows(store, tmp_path, columns)
     assert location.startswith(f"s3a://{BUCKET}/features/user_daily/")
     assert len(expected) > 1000
     differ = mismatches(expected, actual)
     assert not differ, f"{len(differ)} cells differ, first: {differ[:5]}"
-    first_run["features"] = (location, actual)
 
 
 def test_every_row_is_counted_good_or_quarantined(first_run, store):

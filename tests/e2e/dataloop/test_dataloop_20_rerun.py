@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DAG_ID, DAY, features_rows, run_to_end, task_pods
 
+from tests.e2e.dataloop.conftest import DAG_ID, DAY, features_rows, run_to_end, task_pods
 from tests.jobs.oracle import mismatches, oracle_features
 
 pytestmark = pytest.mark.e2e
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def test_a_rerun_of_the_same_date_gives_the_same_features(first_run, airflow, watches, store, tmp_path):
     columns, _ = oracle_features(first_run["raw_files"], DAY)
-    before_location, before = features_rows(store, first_run["layout"], tmp_path / "before", columns)
+    before_location, before = features_rows(store, tmp_path / "before", columns)
     before_manifest = json.loads(store.get(first_run["layout"].manifest(DAY)))
     run_id = first_run["run_id"]
     # Defaults of this endpoint are a dry run of failed tasks only: both said explicitly.
@@ -32,7 +32,7 @@ def test_a_rerun_of_the_same_date_gives_the_same_features(first_run, airflow, wa
               task_pods(watches["airflow"].snapshot(), run_id) if p["annotations"].get("try_number") == "2"}
     assert second == {(t["task_id"], str(t.get("map_index", -1))) for t in rerun["task_instances"]}
 
-    after_location, after = features_rows(store, first_run["layout"], tmp_path / "after", columns)
+    after_location, after = features_rows(store, tmp_path / "after", columns)
     assert after_location != before_location, "the re-run committed a new version behind the pointer"
     differ = mismatches(before, after)
     assert not differ, f"{len(differ)} cells differ between the two runs, first: {differ[:5]}"

@@ -11,9 +11,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import task_pods, wait_for
 
 from tests.e2e.airflow.airflow_e2e_dags import FAILING
+from tests.e2e.dataloop.conftest import task_pods, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import wait_for
 
+from tests.e2e.dataloop.conftest import wait_for
 from tools.platform import timeline
 
 pytestmark = pytest.mark.e2e
