@@ -27,7 +27,7 @@ k8s-status: venv ## Show the cluster's components and whether the node is Ready
 	@$(K8S_PY) status --state-dir $(K8S_DIR)
 
 .PHONY: images
-images: $(K8S_PREREQS) platform-tools ## Build every image (jobs, CI agent, node, platform) with buildah, push to the local registry: image <name> <ref>@<digest>
+images: $(K8S_PREREQS) platform-tools go-tools ## Build every image (jobs, CI agent, node, platform) with buildah, push to the local registry: image <name> <ref>@<digest>
 	@cd $(ROOT) && $(PY) -m tools.images --tag $(GIT_SHA) $(IMAGES_ARGS)
 
 # `make e2e` runs this suite inside e2e-cluster (tools/platform.mk), on the cluster Argo CD then uses.

@@ -23,6 +23,9 @@ class EtlSettings:
     alert_email_to: str
     # Which apps/airflow/overlays/<overlay> this Airflow runs from: selects the ETL template's patch.
     platform_overlay: str = "dev"
+    # A further patch of the ETL template from the cluster's own folder (repo-relative; "" for none):
+    # clusters/local's laptop component shrinks Spark's requests so drivers and executors fit one node.
+    cluster_template_patch: str = ""
 
 
 def spark_mode() -> str:
@@ -43,6 +46,7 @@ def load() -> EtlSettings:
         input_partitions=int(os.environ.get("ETL_INPUT_PARTITIONS", "4")),
         alert_email_to=os.environ.get("ETL_ALERT_EMAIL_TO", "data-platform-alerts@example.com"),
         platform_overlay=os.environ.get("ETL_PLATFORM_OVERLAY", "dev"),
+        cluster_template_patch=os.environ.get("ETL_SPARK_TEMPLATE_CLUSTER_PATCH", ""),
     )
 
 

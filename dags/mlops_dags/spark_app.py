@@ -3,7 +3,8 @@
 There is one ETL template: the platform's `ScheduledSparkApplication` etl-template
 (apps/airflow/base/spark/etl-template.yaml, validated by the static gate) with the cluster
 overlay's patch file on top (apps/airflow/overlays/<overlay>/spark-template.yaml: the bucket, prod's
-20 executors). git-sync brings the whole repository, so the DAGs read both files from it and merge
+20 executors), then the cluster's own patch file if it has one (ETL_SPARK_TEMPLATE_CLUSTER_PATCH:
+clusters/local/laptop/spark-template.yaml, the same file its component patches the template with). git-sync brings the whole repository, so the DAGs read both files from it and merge
 them the way kustomize merges a patch into a custom resource (maps merge, lists and values are
 replaced); tests/dags/test_spark_application.py checks the result equals kustomize's render. Only
 the per-task parts are set here: name, image (ETL_JOB_IMAGE, set by kustomize per cluster),
@@ -38,13 +39,23 @@ def _merge(base: dict, patch: dict) -> dict:
     return out
 
 
+def _template_patch(patch_file: Path) -> dict:
+    return (yaml.safe_load(patch_file.read_text(encoding="utf-8")) or {}).get("spec", {}).get("template", {})
+
+
 @cache
-def template_for(overlay: str) -> dict:
-    """The etl-template's `.spec.template` as the overlay renders it (read-only: copy before use)."""
+def template_for(overlay: str, cluster_patch: str = "") -> dict:
+    """The etl-template's `.spec.template` as the overlay (and the cluster's patch, a repo-relative
+    file) render it (read-only: copy before use)."""
     spec = yaml.safe_load(BASE_TEMPLATE.read_text(encoding="utf-8"))["spec"]["template"]
     patch_file = overlay_patch(overlay)
     if patch_file.is_file():
-        spec = _merge(spec, (yaml.safe_load(patch_file.read_text(encoding="utf-8")) or {}).get("spec", {}).get("template", {}))
+        spec = _merge(spec, _template_patch(patch_file))
+    if cluster_patch:
+        patch_file = REPO_ROOT / cluster_patch
+        if not patch_file.is_file():
+            raise FileNotFoundError(f"ETL_SPARK_TEMPLATE_CLUSTER_PATCH={cluster_patch}: no such file in the DAG repository")
+        spec = _merge(spec, _template_patch(patch_file))
     return spec
 
 
@@ -82,7 +93,7 @@ def dynamic_allocation_as_conf(spec: dict) -> None:
 
 def application_body(step: str, arguments: list[str], settings: EtlSettings) -> dict:
     """A complete SparkApplication manifest for one step (dict, ready for the CRD API)."""
-    spec = copy.deepcopy(template_for(settings.platform_overlay))
+    spec = copy.deepcopy(template_for(settings.platform_overlay, settings.cluster_template_patch))
     spec["image"] = settings.job_image
     spec["arguments"] = [step, *arguments]
     spec["sparkConf"]["spark.eventLog.dir"] = settings.event_log_dir

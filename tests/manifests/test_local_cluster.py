@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 
 import pytest
 import yaml
@@ -40,6 +41,18 @@ def neutral_image(ref: str) -> str:
     return next((upstream for upstream, (local, _) in LAPTOP_IMAGES.items() if local == name), name)
 
 pytestmark = pytest.mark.skipif(LOCAL not in clusters.names(ROOT), reason="no clusters/local in this checkout")
+
+
+LAPTOP_SPARK_TEMPLATE = yaml.safe_load((LAPTOP.parent / "spark-template.yaml").read_text()) if LAPTOP.exists() else {}
+
+
+def drop_keys(obj: dict, patch: dict) -> None:
+    """Remove from obj every leaf key the patch sets."""
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(obj.get(key), dict):
+            drop_keys(obj[key], value)
+        else:
+            obj.pop(key, None)
 
 
 def laptop_neutral(obj: dict) -> dict:
@@ -77,11 +90,13 @@ def laptop_neutral(obj: dict) -> dict:
         obj["data"].pop("AIRFLOW__CORE__AUTH_MANAGER", None)
     if obj["kind"] == "ScheduledSparkApplication":
         spec["template"]["image"] = neutral_image(spec["template"]["image"])
-        spec["template"]["sparkConf"].pop("spark.hadoop.fs.s3a.endpoint", None)
+        # What the laptop's template patch sets (test_the_dags_submit_the_laptop_template below).
+        drop_keys(spec["template"], LAPTOP_SPARK_TEMPLATE["spec"]["template"])
     # Object storage and the secret store: the local stand-ins' addresses (the laptop component).
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"].startswith(("spark-object-storage", "airflow-etl")):
         obj["data"].pop("S3_ENDPOINT", None)
         obj["data"].pop("ETL_S3_ENDPOINT", None)
+        obj["data"].pop("ETL_SPARK_TEMPLATE_CLUSTER_PATCH", None)
     if obj["kind"] == "ClusterSecretStore":
         spec["provider"]["webhook"].pop("url", None)
     # Those ConfigMaps' content hashes (in their names and every reference to them) differ too.
@@ -202,3 +217,21 @@ def test_local_applications_add_the_laptop_component_and_nothing_else():
                 assert list(source["kustomize"]) == ["components"]
                 # Argo CD resolves a component from the Application's path.
                 assert [(ROOT / source["path"] / c).resolve() for c in source["kustomize"]["components"]] == [laptop]
+
+
+def test_the_dags_submit_the_laptop_template():
+    """The laptop's template patch reaches the applications the DAGs submit: the local Airflow names
+    the file, and the DAGs' merge of base + dev overlay + that file is the etl-template local renders."""
+    if str(ROOT / "dags") not in sys.path:
+        sys.path.insert(0, str(ROOT / "dags"))  # as in every Airflow process
+    from mlops_dags import spark_app
+
+    etl = configmap_data(app("airflow", LOCAL), "airflow-etl", "airflow")
+    patch = etl["ETL_SPARK_TEMPLATE_CLUSTER_PATCH"]
+    assert (ROOT / patch).resolve() == (LAPTOP.parent / "spark-template.yaml").resolve()
+    (rendered,) = find(app("airflow", LOCAL), "ScheduledSparkApplication", "etl-template", "spark-jobs")
+    merged = copy.deepcopy(spark_app.template_for(etl["ETL_PLATFORM_OVERLAY"], patch))
+    expected = copy.deepcopy(rendered["spec"]["template"])
+    merged.pop("image"), expected.pop("image")  # set per cluster by kustomize's images (ETL_JOB_IMAGE)
+    assert merged == expected
+    assert expected["executor"]["coreRequest"] == "100m"

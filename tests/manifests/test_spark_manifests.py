@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from platform_render import app, chart_values, cluster, configmap_data, containers, one, overlay
+from platform_render import app, chart_values, cluster, configmap_data, containers, find, one, overlay
 
 
 def etl_template(env: str) -> dict:
@@ -105,3 +105,19 @@ def test_worker_hpa_on_cpu_memory_and_network_with_slow_scale_down(env):
     assert len(metrics) == 3, metrics
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 300
     assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+def test_no_application_needs_the_operator_to_write_network_policies(env):
+    """Spark 4.2's spark-submit (run by the operator's controller) creates a NetworkPolicy per
+    application unless the step is excluded; the controller has no right to (the first cluster run
+    failed with 403 on every submission), and no Role of ours grants it."""
+    conf = etl_template(env)["template"]["sparkConf"]
+    excluded = conf.get("spark.kubernetes.driver.pod.excludedFeatureSteps", "").split(",")
+    assert "org.apache.spark.deploy.k8s.features.NetworkPolicyFeatureStep" in excluded, (
+        f"{env}: apps/airflow ScheduledSparkApplication etl-template: spark-submit would create a "
+        "NetworkPolicy the operator may not write; exclude NetworkPolicyFeatureStep")
+    for kind in ("Role", "ClusterRole"):
+        for role in find(app("spark-operator", env), kind):
+            for rule in role.get("rules") or []:
+                assert "networkpolicies" not in rule.get("resources", []), (
+                    f"{env}: apps/spark-operator {kind} {role['metadata']['name']} grants networkpolicies")
