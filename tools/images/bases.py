@@ -10,6 +10,7 @@ package list, the hook commands, the apt sources and the locked Python packages 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ BASE_REPOSITORY = "localhost/mlops-base"
 # re-signed). A local base trusts what the machine trusts, so its build steps (pip, Maven) reach
 # the same registries; Jenkins builds on the upstream bases and never sees these.
 MACHINE_CAS = Path("/usr/local/share/ca-certificates")
+ENTRYPOINT_PATH = "/opt/entrypoint.sh"  # where apache/spark keeps its entrypoint
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -64,13 +66,22 @@ class Base:
     user: str = "0"
     workdir: str = "/"
     files: dict[str, str] = field(default_factory=dict)  # path in the root -> content
+    # A script of this repository that becomes the image's ENTRYPOINT (at ENTRYPOINT_PATH), added on
+    # top of the root file system, so changing it does not bootstrap the root again.
+    entrypoint: Path | None = None
 
-    def key(self) -> str:
+    def rootfs_key(self) -> str:
         digest = hashlib.sha256()
         cas = [p.read_text() for p in sorted(MACHINE_CAS.glob("*.crt"))]
         for part in (SUITE, *self.packages, *self.hooks, repr(sorted(self.env.items())), self.user,
                      self.workdir, repr(sorted(self.files.items())), APT_SOURCES.read_text(), *cas):
             digest.update(part.encode() + b"\0")
+        return digest.hexdigest()[:16]
+
+    def key(self) -> str:
+        if self.entrypoint is None:
+            return self.rootfs_key()
+        digest = hashlib.sha256(self.rootfs_key().encode() + b"\0" + self.entrypoint.read_bytes())
         return digest.hexdigest()[:16]
 
     @property
@@ -117,6 +128,9 @@ def _spark() -> Base:
              "JAVA_HOME": "/usr/lib/jvm/java-17-openjdk-amd64", "PYTHONPATH": "/opt/spark/python"},
         user="185",
         workdir="/opt/spark/work-dir",
+        # Spark on Kubernetes starts driver and executor pods with `driver ...` / `executor ...`
+        # arguments, which apache/spark's image turns into processes; this is our script for that.
+        entrypoint=ROOT / "tools" / "images" / "spark" / "entrypoint.sh",
     )
 
 
@@ -237,7 +251,7 @@ class BaseBuilder:
         if self.exists(base):
             return base.ref, True
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tarball = self.cache_dir / f"{base.name}-{base.key()}.tar"
+        tarball = self.cache_dir / f"{base.name}-{base.rootfs_key()}.tar"
         if not tarball.exists():
             self._debootstrap(base, tarball, log)
         container = subprocess.run([*self.buildah, "from", "scratch"], check=True, capture_output=True,
@@ -247,6 +261,10 @@ class BaseBuilder:
             config = [*self.buildah, "config", "--user", base.user, "--workingdir", base.workdir]
             for key, value in base.env.items():
                 config += ["--env", f"{key}={value}"]
+            if base.entrypoint is not None:
+                subprocess.run([*self.buildah, "copy", "--chmod", "0755", container, str(base.entrypoint),
+                                ENTRYPOINT_PATH], check=True, stdout=log, stderr=log)
+                config += ["--entrypoint", json.dumps([ENTRYPOINT_PATH])]
             subprocess.run([*config, container], check=True, stdout=log, stderr=log)
             subprocess.run([*self.buildah, "commit", "--rm", container, base.ref], check=True, stdout=log, stderr=log)
         except subprocess.CalledProcessError:

@@ -88,6 +88,20 @@ class AirflowClient:
         resp.raise_for_status()
         return resp.json()["dag_run_id"]
 
+    def delete_runs(self, dag_id: str, logical_date: str | None = None, run_type: str | None = None) -> list[str]:
+        """Remove the runs of `dag_id` for that logical date (ISO 8601) and/or of that run type
+        (scheduled, manual, ...): a running one is marked failed first, so its tasks stop. Returns
+        the run ids removed."""
+        query = {"logical_date_gte": logical_date, "logical_date_lte": logical_date} if logical_date else {}
+        runs = [run for run in self.get(f"/dags/{dag_id}/dagRuns", limit=100, **query)["dag_runs"]
+                if run_type is None or run["run_type"] == run_type]
+        for run in runs:
+            path = f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+            if run["state"] not in ("success", "failed"):
+                self.request("PATCH", path, json={"state": "failed"}).raise_for_status()
+            self.request("DELETE", path).raise_for_status()
+        return [run["dag_run_id"] for run in runs]
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 

@@ -241,6 +241,22 @@ def run_to_end(airflow: AirflowClient, watches: dict, run_id: str, timeout: floa
     return {"run_id": run_id, "state": state, "seconds": seconds, "task_instances": tis}
 
 
+def unpause_without_a_scheduled_run(airflow: AirflowClient, dag_id: str) -> None:
+    """Unpausing a daily DAG makes the scheduler start the run of the latest interval (today's, whose
+    raw data does not exist here), and with max_active_runs=1 a triggered run waits behind it. Wait
+    until the scheduler has moved the DAG's next run into the future (that run exists then), and
+    remove the scheduled runs."""
+    airflow.unpause(dag_id)
+    now = time.time()
+
+    def scheduled_ahead():
+        after = airflow.get(f"/dags/{dag_id}").get("next_dagrun_run_after")
+        return after and datetime.fromisoformat(after.replace("Z", "+00:00")).timestamp() > now
+
+    wait_for(scheduled_ahead, f"the scheduler's next run of {dag_id} in the future", 120)
+    airflow.delete_runs(dag_id, run_type="scheduled")
+
+
 @pytest.fixture(scope="session")
 def first_run(platform, store, airflow, watches, tmp_path_factory) -> dict:
     """Raw events of DAY into the bucket, then one `events_features` run for that logical date."""
@@ -251,12 +267,18 @@ def first_run(platform, store, airflow, watches, tmp_path_factory) -> dict:
     raw = tmp_path_factory.mktemp("raw")
     for prefix in [f"{BUCKET}/raw/events/dt={DAY.isoformat()}", *day_outputs(DAY)]:
         store.remove(prefix)  # a suite re-run on the same platform starts from nothing too
+    # So do the Spark pods: a failed application keeps its driver until its TTL (an hour).
+    platform.kubectl("-n", "spark-jobs", "delete", "sparkapplications", "--all", "--wait=true")
     parts = generate_day(raw, DAY, ROWS, partitions=input_partitions(platform), seed=SEED)
     for part in parts:
         store.put(layout.raw_file(DAY, part.path.stem.removeprefix("part-")), part.path.read_bytes())
     wait_for(lambda: airflow.has_dag(DAG_ID), f"DAG {DAG_ID} parsed by Airflow", 300)
-    airflow.unpause(DAG_ID)
-    run_id = airflow.trigger(DAG_ID, logical_date=f"{DAY.isoformat()}T00:00:00Z")
+    # An earlier run of DAY (a suite re-run on the same platform) would hold the logical date and,
+    # with max_active_runs=1, the new run's turn.
+    logical_date = f"{DAY.isoformat()}T00:00:00Z"
+    airflow.delete_runs(DAG_ID, logical_date)
+    unpause_without_a_scheduled_run(airflow, DAG_ID)
+    run_id = airflow.trigger(DAG_ID, logical_date=logical_date)
     run = run_to_end(airflow, watches, run_id)
     run.update(raw_files=sorted(str(p.path) for p in parts), layout=layout)
     assert run["state"] == "success", f"{DAG_ID} run {run_id}: {run['state']}; tasks: " + ", ".join(
