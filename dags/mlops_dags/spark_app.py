@@ -1,16 +1,16 @@
 """Build the SparkApplication each ETL step submits in kubernetes mode.
 
 There is one ETL template: the platform's `ScheduledSparkApplication` etl-template
-(apps/airflow/base/spark/etl-template.yaml, validated by the static gate) with the cluster
-overlay's patch file on top (apps/airflow/overlays/<overlay>/spark-template.yaml: the bucket, prod's
-20 executors), then the cluster's own patch file if it has one (ETL_SPARK_TEMPLATE_CLUSTER_PATCH:
-clusters/local/laptop/spark-template.yaml, the same file its component patches the template
-with). git-sync brings the whole repository, so the DAGs read the files from it and merge them the way kustomize merges a patch into a custom resource (maps merge, lists and values are
-replaced); tests/dags/test_spark_application.py and tests/manifests/test_local_cluster.py check the result
-equals kustomize's render. Only
-the per-task parts are set here: name, image (ETL_JOB_IMAGE, set by kustomize per cluster),
-arguments and storage settings; dynamic allocation goes in as Spark settings (see
-dynamic_allocation_as_conf for why).
+(apps/airflow/base/spark/etl-template.yaml, validated by the static gate) with the cluster overlay's
+patch file on top (apps/airflow/overlays/<overlay>/spark-template.yaml: the bucket, prod's 20
+executors), then the cluster's own patch file if it has one (ETL_SPARK_TEMPLATE_CLUSTER_PATCH:
+clusters/local/laptop/spark-template.yaml, the same file its component patches the template with).
+git-sync brings the whole repository, so the DAGs read the files from it and merge them the way
+kustomize merges a patch into a custom resource (maps merge, lists and values are replaced);
+tests/dags/test_spark_application.py and tests/manifests/test_local_cluster.py check the result
+equals kustomize's render. Only the per-task parts are set here: name, image (ETL_JOB_IMAGE, set by
+kustomize per cluster), arguments and storage settings; dynamic allocation goes in as Spark settings
+(see dynamic_allocation_as_conf for why).
 """
 import copy
 from functools import cache
