@@ -18,7 +18,9 @@ SPARK_TASKS = ("validate_partition", "build_features", "check_quality", "publish
 
 
 def _tries(run: dict) -> list[tuple[str, int, int]]:
-    return sorted((t["task_id"], t.get("map_index", -1), t["try_number"]) for t in run["task_instances"])
+    """Every try of every task instance (a retried task's earlier tries included)."""
+    return sorted((t["task_id"], t.get("map_index", -1), n) for t in run["task_instances"]
+                  for n in range(1, t["try_number"] + 1))
 
 
 def test_every_task_succeeded(first_run):
@@ -41,9 +43,16 @@ def test_every_task_ran_in_a_pod_of_its_own_that_is_gone(first_run, watches):
             print(f"  {pod['name'][:52]:52} {key[0]}[{key[1]}] try {key[2]}  {lived:6.0f}s  {'>'.join(pod['phases'])}")
     assert sorted(by_try) == _tries(first_run), "one pod per task try, and a pod for every task try"
     assert all(len(found) == 1 for found in by_try.values())
-    assert all(p["deleted"] and p["deleted"] >= p["created"] and p.get("gone") for p in pods), \
-        [p["name"] for p in pods if not p.get("gone")]
-    assert all("Succeeded" in p["phases"] or "Running" in p["phases"] for p in pods)
+    # The pods of the tries that succeeded are deleted; a failed try's pod stays for its logs
+    # (DELETE_WORKER_PODS_ON_FAILURE=False), so it is reported, not asserted away.
+    last = {(t["task_id"], t.get("map_index", -1), t["try_number"]) for t in first_run["task_instances"]}
+    final = [pod for key, found in by_try.items() if key in last for pod in found]
+    assert all(p["deleted"] and p["deleted"] >= p["created"] and p.get("gone") for p in final), \
+        [p["name"] for p in final if not p.get("gone")]
+    assert all("Succeeded" in p["phases"] or "Running" in p["phases"] for p in final)
+    kept = [p["name"] for key, found in by_try.items() if key not in last for p in found if not p.get("gone")]
+    if kept:
+        print(f"  failed tries' pods kept for their logs: {kept}")
 
 
 def test_spark_executors_scale_out_and_back_to_zero(first_run, watches):
