@@ -88,6 +88,8 @@ def laptop_neutral(obj: dict) -> dict:
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-config":
         # The simple auth manager instead of dev's FAB login (test_sso.py, the laptop's reason there).
         obj["data"].pop("AIRFLOW__CORE__AUTH_MANAGER", None)
+        # Two task slots, so task pods and their Spark pods fit one node (the laptop's reason there).
+        obj["data"].pop("AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT", None)
     if obj["kind"] == "ScheduledSparkApplication":
         spec["template"]["image"] = neutral_image(spec["template"]["image"])
         # What the laptop's template patch sets (test_the_dags_submit_the_laptop_template below).

@@ -154,11 +154,19 @@ class ObjectStore:
 
     def remove(self, uri: str) -> None:
         """Delete an object, or everything under a prefix; nothing there is fine."""
-        info = self.fs.get_file_info(self.key(uri))
-        if info.type == self._fs_module.FileType.File:
-            self.fs.delete_file(self.key(uri))
-        elif info.type == self._fs_module.FileType.Directory:
-            self.fs.delete_dir_contents(self.key(uri), missing_dir_ok=True)
+        fs, kinds = self.fs, self._fs_module.FileType
+        info = fs.get_file_info(self.key(uri))
+        if info.type == kinds.File:
+            fs.delete_file(self.key(uri))
+        elif info.type == kinds.Directory:
+            # Files first, then the folders deepest first: the server keeps folders as objects and
+            # refuses to delete one that is not empty, which a single batch delete may try first.
+            below = fs.get_file_info(self._fs_module.FileSelector(self.key(uri), recursive=True))
+            for item in below:
+                if item.type == kinds.File:
+                    fs.delete_file(item.path)
+            for folder in sorted((i.path for i in below if i.type == kinds.Directory), key=len, reverse=True):
+                fs.delete_dir(folder)
 
     def download(self, uri: str, target: Path, suffix: str) -> list[Path]:
         target.mkdir(parents=True, exist_ok=True)
@@ -215,6 +223,7 @@ def day_outputs(day: date) -> list[str]:
     """Every object prefix the events pipeline writes for `day` (the pointers included)."""
     d = f"dt={day.isoformat()}"
     return [f"{BUCKET}/staged/events/{d}", f"{BUCKET}/quarantine/events/{d}", f"{BUCKET}/features/user_daily/{d}",
+            f"{BUCKET}/features/user_daily/_versions/{d}",
             f"{BUCKET}/features/user_daily/_pointers/{d}.json", f"{BUCKET}/manifests/user_daily/{d}.json"]
 
 
