@@ -56,13 +56,24 @@ class AirflowClient:
             self._token = resp.json()["access_token"]
         return self._token
 
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token()}"}
-        resp = requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+        for attempt in range(3):
+            try:
+                return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+            except requests.ConnectionError:
+                # Behind a Service, a request can land on an API server replica the HPA is removing
+                # (connection reset); a read is safe to send again, a write is not.
+                if method != "GET" or attempt == 2:
+                    raise
+                time.sleep(2)
+        raise AssertionError("unreachable")
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        resp = self._send(method, path, **kwargs)
         if resp.status_code == 401:  # token expired: fetch a new one once
             self._token = None
-            headers = {"Authorization": f"Bearer {self.token()}"}
-            resp = requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+            resp = self._send(method, path, **kwargs)
         return resp
 
     def get(self, path: str, **params) -> dict:
