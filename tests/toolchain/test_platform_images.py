@@ -4,6 +4,7 @@ its local base through a build argument its Dockerfile actually declares."""
 import re
 
 import pytest
+from toolchain_support import listed_tools
 
 from tools.images.build import Builder, discover
 from tools.k8s import layout as L
@@ -57,14 +58,13 @@ def test_make_images_builds_every_binary_an_image_copies():
         match = re.search(r"build-go-tools\.sh(?:\s+(\S+go-tools\.txt))?", line)
         if match:
             built.add(match.group(1) or str(L.ROOT / "tools" / "toolchain" / "go-tools.txt"))
-    lists = {path: {line.split()[0] for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
-             for path in L.ROOT.glob("**/go-tools.txt") if ".tools" not in path.parts and ".venv" not in path.parts}
+    listed = listed_tools()
     missing = []
     for image in discover():
         for binary in image.binaries:
             if binary.parent != L.TOOLS_DIR / "bin":
                 continue  # a source file of the repo (pause.c), not a built tool
-            owners = [str(path) for path, names in lists.items() if binary.name in names]
+            owners = [str(tool.list_file) for tool in listed if tool.name == binary.name]
             assert owners, f"{image.dockerfile}: {binary.name} is in no go-tools.txt"
             if not set(owners) & built:
                 missing.append(f"{image.name}: {binary.name} ({', '.join(owners)})")

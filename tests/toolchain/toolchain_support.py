@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,3 +70,44 @@ def kubeconform(objects: list[dict], tmp_path: Path, kubernetes_version: str = "
     expected_exit = 0 if all(result.valid for result in results.values()) else 1
     assert proc.returncode == expected_exit, proc.stderr
     return results
+
+
+# --- the Go tool lists (every area's go-tools.txt) ----------------------------------------------
+NOT_SOURCE = {".git", ".venv", ".tools", ".run", "node_modules"}
+
+
+@dataclass(frozen=True)
+class ListedTool:
+    name: str
+    module: str
+    package: str
+    version_variable: str
+    ldflags: str
+    list_file: Path
+    line: int
+
+
+def repo_files() -> list[Path]:
+    """Files of the repo, without descending into the venv, build output or run state."""
+    files = []
+    for folder, subfolders, names in os.walk(ROOT):
+        subfolders[:] = sorted(name for name in subfolders if name not in NOT_SOURCE)
+        files.extend(Path(folder) / name for name in sorted(names))
+    return files
+
+
+def tool_lists() -> list[Path]:
+    return [path for path in repo_files() if path.name == "go-tools.txt"]
+
+
+def listed_tools() -> list[ListedTool]:
+    tools = []
+    for list_file in tool_lists():
+        for number, text in enumerate(list_file.read_text().splitlines(), start=1):
+            fields = text.split(maxsplit=4)
+            if not fields or fields[0].startswith("#"):
+                continue
+            name, module, package, variable = fields[:4]
+            tools.append(ListedTool(name, module, package, variable, fields[4] if len(fields) > 4 else "",
+                                    list_file, number))
+    return tools

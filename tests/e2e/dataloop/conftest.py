@@ -1,7 +1,8 @@
 """The data loop on Kubernetes: `make e2e-dataloop` runs these files in name order on the running
-local platform (`make e2e`, inside e2e-cluster, runs the alert and HPA files only). Raw events go into the in-cluster object storage
-through its S3 API; `events_features` is triggered through Airflow's REST API; what the API server
-saw (task pods, Spark driver and executor pods) and what landed in the bucket are asserted.
+local platform (`make e2e`, inside e2e-cluster, runs the alert and HPA files only). Raw events go
+into the in-cluster object storage through its S3 API; `events_features` is triggered through
+Airflow's REST API; what the API server saw (task pods, Spark driver and executor pods) and what
+landed in the bucket are asserted.
 
 Each pod's times are the API server's: creationTimestamp, and the deletionTimestamp carried by the
 watch's DELETED event (`kubectl get pods --watch`), never the time a poll happened to notice."""
