@@ -49,6 +49,15 @@ def test_a_deleted_resource_comes_back(platform):
         return now.returncode == 0 and now.stdout not in ("", uid)
     wait_for(back, f"{victim} to be re-created", 120, 0.5)
     print(f"{victim} re-created {time.monotonic() - started:.1f}s after its deletion")
+    # The Application that owns it (annotation tracking: "<app>:<group>/<kind>:<ns>/<name>") must
+    # report Synced again, not only have re-created it: the sync finishes before the next comparison.
+    tracking = platform.kubectl("-n", "spark", "get", victim, "-o",
+                                "jsonpath={.metadata.annotations.argocd\\.argoproj\\.io/tracking-id}").stdout
+    assert ":" in tracking, f"{victim} carries no Argo CD tracking id: {tracking!r}"
+    owner_app = tracking.split(":", 1)[0]
+    wait_for(lambda: app_state(platform, owner_app)["status"]["sync"]["status"] == "Synced",
+             f"{owner_app} Synced again after {victim} came back", 120, 0.5)
+    print(f"{owner_app} Synced again {time.monotonic() - started:.1f}s after the deletion")
 
 
 def set_self_heal(platform, enabled: bool) -> None:
