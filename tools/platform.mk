@@ -13,7 +13,7 @@ SETUP_TARGETS += platform-tools
 PLATFORM_PREREQS := $(K8S_PREREQS) platform-tools go-tools
 
 .PHONY: platform-up
-platform-up: k8s-up images go-tools ## Local cluster + images + Argo CD syncing this repo from a local git server; waits for every Application Synced+Healthy
+platform-up: k8s-up images go-tools ## Local cluster + images + Keycloak for its login + Argo CD syncing this repo from a local git server; waits for every Application Synced+Healthy
 	@$(PLATFORM_PY) up
 
 .PHONY: platform-down
@@ -30,7 +30,7 @@ drift: venv ## Exit non-zero and print the diff when any Application of the loca
 
 # `make e2e` runs this suite inside e2e-cluster (below), after the node checks on the same cluster.
 .PHONY: e2e-argocd
-e2e-argocd: $(PLATFORM_PREREQS) ## Argo CD alone: every Application Synced+Healthy, gate parity, webhook merges, bad merge, self-heal, drift, least privilege
+e2e-argocd: $(PLATFORM_PREREQS) ## Argo CD alone: every Application Synced+Healthy, gate parity, webhook merges, bad merge, self-heal, drift, least privilege, SSO login and RBAC
 	@mkdir -p $(RUN_DIR)/reports
 	@$(MAKE) --no-print-directory platform-up
 	@cd $(ROOT) && status=0; $(PY) -m pytest -m e2e tests/e2e/argocd -p no:cacheprovider \

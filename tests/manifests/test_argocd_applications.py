@@ -5,6 +5,7 @@ import yaml
 from platform_render import PLATFORM_APPS, ROOT, app, cluster, find, one, overlay, platform_source, synced_apps
 
 from tools import clusters
+from tools.platform import platform as local_platform
 from tools.versions import read_versions
 
 OPERATOR_APPS = {"argocd", "external-secrets-operator", "spark-operator"}
@@ -199,7 +200,10 @@ def test_argocd_settings(env):
     objects = app("argocd", env)
     cm = one(objects, "ConfigMap", "argocd-cm", "argocd")
     assert cm["metadata"]["labels"]["app.kubernetes.io/part-of"] == "argocd", "Argo CD ignores it otherwise"
-    assert cm["data"]["url"] == f"https://argocd.mlops-{overlay(env)}.example.internal"
+    # clusters/local: argocd-server's address in the node namespace (its laptop component, for the
+    # local Keycloak's redirect; test_sso.py).
+    expected_url = local_platform.ARGOCD_URL if env == "local" else f"https://argocd.mlops-{overlay(env)}.example.internal"
+    assert cm["data"]["url"] == expected_url
     assert "resource.customizations.health.argoproj.io_Application" in cm["data"]
     rbac = one(objects, "ConfigMap", "argocd-rbac-cm", "argocd")["data"]
     assert rbac["policy.default"] == "role:readonly"

@@ -7,6 +7,8 @@ The known keys are read from each version's Go module sources (`go mod download 
   argocd-cm     the `...Key = "..."` constants of util/settings, the argocd-cm keys upstream's
                 install manifests pass to components (configMapKeyRef, e.g. timeout.reconciliation),
                 and `resource.customizations.<type>.<group_kind>` with the types settings.go accepts;
+  oidc.config   the JSON tags of util/settings' OIDCConfig (and the unexported oidcConfig around it),
+                what Argo CD unmarshals that key's YAML into (an unknown key there is ignored too);
   argocd-rbac-cm  the `ConfigMap...Key` constants of util/rbac;
   notifications  `context` (util/notification/settings), and the keys and prefixes the
                 notifications engine (at the version that Argo CD's go.mod requires) parses, with the
@@ -95,6 +97,16 @@ def known_keys(version: str) -> dict[str, Known]:
     return {"argocd-cm": cm, "argocd-rbac-cm": rbac, "argocd-notifications-cm": notifications}
 
 
+@functools.cache
+def oidc_config_keys(version: str) -> set[str]:
+    settings = (module_dir("github.com/argoproj/argo-cd/v3", version) / "util" / "settings" / "settings.go").read_text()
+    keys = set()
+    for struct in ("OIDCConfig", "oidcConfig"):
+        body = settings.split(f"\ntype {struct} struct {{", 1)[1].split("\n}", 1)[0]
+        keys |= set(re.findall(r'json:"([^",]+)', body))
+    return keys
+
+
 def _config_map_key_refs(node):
     if isinstance(node, dict):
         if "configMapKeyRef" in node:
@@ -118,6 +130,17 @@ def test_every_key_we_set_is_read_by_argocd(name, version):
     assert keys, f"no keys in {name}?"
     assert known_keys(version)[name].unknown(keys) == [], \
         f"{name}: keys Argo CD {version} does not read (typo, or gone in that version)"
+
+
+@pytest.mark.parametrize("version", sorted({LOCAL_VERSION, PROD_VERSION}))
+def test_every_oidc_config_key_we_set_is_read_by_argocd(version):
+    """Each cluster's oidc.config (clusters/local's for the local Keycloak included: cliClientID,
+    enablePKCEAuthentication)."""
+    ours = {key for env in CLUSTERS
+            for key in yaml.safe_load(configmap_data(app("argocd", env), "argocd-cm", "argocd")["oidc.config"])}
+    known = oidc_config_keys(version)
+    assert {"issuer", "clientID", "cliClientID", "enablePKCEAuthentication", "allowedAudiences"} <= known, version
+    assert ours - known == set(), f"oidc.config keys Argo CD {version} does not read"
 
 
 def test_the_sources_were_really_read():

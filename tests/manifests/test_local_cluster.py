@@ -20,6 +20,8 @@ LOCAL = "local"
 LOCAL_REGISTRY = "127.0.0.1:5000/mlops-platform/"
 OUR_REGISTRY = "mlops-kr1-registry.container.nhncloud.com/mlops-platform/"
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+# The oidc.config keys the laptop sets for the local Keycloak (laptop/argocd-cm-oidc.yaml).
+LAPTOP_OIDC_KEYS = ("name", "issuer", "cliClientID", "enablePKCEAuthentication")
 LAPTOP = ROOT / "clusters" / "local" / "laptop" / "kustomization.yaml"
 # The laptop's `images:` entries: upstream (or our cloud registry's) name -> local name and tag.
 LAPTOP_IMAGES = {e["name"]: (e["newName"], str(e["newTag"]))
@@ -85,6 +87,16 @@ def laptop_neutral(obj: dict) -> dict:
         obj["data"] = {k: neutral_image(v) for k, v in obj["data"].items()}
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-git-sync":
         obj["data"].pop("GITSYNC_REPO")  # the local git server (test_local_git_sync_pulls_from_the_local_git_server)
+    if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "argocd-cm":
+        # Argo CD logs in through the local Keycloak the platform starts in the node namespace, not
+        # the company IdP pods here cannot reach (the laptop's argocd-cm-oidc.yaml says why): its own
+        # URL there, the issuer, the realm's CLI client and PKCE (test_sso.py checks them against
+        # tools/platform and the realm). Client ID, secret reference, scopes and claims stay dev's.
+        obj["data"].pop("url", None)
+        oidc = yaml.safe_load(obj["data"]["oidc.config"])
+        for key in LAPTOP_OIDC_KEYS:
+            oidc.pop(key, None)
+        obj["data"]["oidc.config"] = oidc
     if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "airflow-config":
         # The simple auth manager instead of dev's FAB login (test_sso.py, the laptop's reason there).
         obj["data"].pop("AIRFLOW__CORE__AUTH_MANAGER", None)

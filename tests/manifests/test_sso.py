@@ -1,21 +1,33 @@
 """Log in through the IdP (README "Log in (SSO)"), checked on the rendered objects of every cluster:
 Argo CD's oidc.config (issuer per cluster, secret only by reference, the groups claim the RBAC
-matches), Grafana's generic OAuth, and Airflow's FAB OAuth component in the dev and prod overlays
-(the provider in the lock and the image; clusters/local stays on the simple auth manager)."""
+matches; clusters/local's against the local Keycloak the platform starts), Grafana's generic OAuth,
+and Airflow's FAB OAuth component in the dev and prod overlays (the provider in the lock and the
+image; clusters/local stays on the simple auth manager)."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 from platform_render import ROOT, app, configmap_data, containers, env_map, find, one, overlay, render, synced_apps
 
+from tools.idp import keycloak
+from tools.platform import platform as local_platform
+
 # The company IdP's realm per overlay (clusters/local syncs dev's; its own IdP is tools/idp).
 ISSUERS = {"dev": "https://sso.example.internal/realms/mlops-dev",
            "prod": "https://sso.example.internal/realms/mlops-prod"}
 GROUPS = {"mlops-platform-admins", "data-platform-engineers"}
+
+
+def argocd_issuer(env: str) -> str:
+    """Whom each cluster's Argo CD trusts: the company realm of its overlay; clusters/local the local
+    Keycloak (clusters/local/laptop/argocd-cm-oidc.yaml), which `platform up` runs in the node namespace."""
+    return local_platform.IDP_ISSUER if env == "local" else ISSUERS[overlay(env)]
 
 
 def oidc_config(env: str) -> dict:
@@ -24,7 +36,7 @@ def oidc_config(env: str) -> dict:
 
 def test_argocd_logs_in_through_the_clusters_idp(env):
     oidc = oidc_config(env)
-    assert oidc["issuer"] == ISSUERS[overlay(env)]
+    assert oidc["issuer"] == argocd_issuer(env)
     assert oidc["clientID"] == "argocd"
     assert {"openid", "groups"} <= set(oidc["requestedScopes"])
     assert "groups" in oidc["requestedIDTokenClaims"]
@@ -35,6 +47,43 @@ def test_argocd_logs_in_through_the_clusters_idp(env):
 
 def test_dev_and_prod_use_different_realms():
     assert oidc_config("dev")["issuer"] != oidc_config("prod")["issuer"]
+
+
+def test_local_argocd_logs_in_through_the_keycloak_the_platform_starts(tmp_path):
+    """clusters/local's oidc.config names what tools/platform starts and tools/idp's realm holds:
+    the issuer (node address, port, realm), argocd-server's local address as Argo CD's `url` (so its
+    redirect URI, url + /auth/callback, is the one the realm's argocd client allows once the platform
+    fills IDP_ARGOCD_URL), and the public CLI client with PKCE."""
+    data = configmap_data(app("argocd", "local"), "argocd-cm", "argocd")
+    oidc = yaml.safe_load(data["oidc.config"])
+    assert oidc["issuer"] == local_platform.IDP_ISSUER
+    assert local_platform.IDP_PORT == keycloak.Config.from_env({}).port, "the port tools/idp uses by default"
+    assert local_platform.IDP_ISSUER.endswith(f"/realms/{keycloak.REALM}")
+    assert data["url"] == local_platform.ARGOCD_URL
+    realm = {c["clientId"]: c for c in json_file(keycloak.REALM_FILE)["clients"]}
+    assert realm["argocd"]["redirectUris"] == ["${IDP_ARGOCD_URL}/auth/callback"]
+    assert realm["argocd"]["publicClient"] is False
+    assert oidc["cliClientID"] == "argocd-cli" and realm["argocd-cli"]["publicClient"] is True
+    assert realm["argocd-cli"]["redirectUris"] == ["http://localhost:8085/auth/callback"], "argocd login --sso"
+    assert oidc["enablePKCEAuthentication"] is True
+    assert {realm[c]["attributes"]["pkce.code.challenge.method"] for c in ("argocd", "argocd-cli")} == {"S256"}
+    assert {"argocd", "argocd-cli"} <= set(keycloak.CLIENTS), "both get the groups client scope (its mapper)"
+    # The platform's Keycloak settings fill the realm's placeholder with that same address.
+    layout = local_platform.L.Layout(tmp_path)
+    cfg = local_platform.Platform(SimpleNamespace(layout=layout)).idp_config()
+    assert (cfg.issuer, cfg.app_urls["IDP_ARGOCD_URL"], cfg.netns) == (oidc["issuer"], data["url"], layout.netns)
+
+
+def test_dev_and_prod_keep_the_company_idp():
+    """The laptop's login goes to clusters/local only: dev and prod render their overlay's file."""
+    for env in ("dev", "prod"):
+        ours = yaml.safe_load(configmap_data(app("argocd", env), "argocd-cm", "argocd")["oidc.config"])
+        overlay_file = yaml.safe_load((ROOT / "apps" / "argocd" / "overlays" / env / "argocd-cm-oidc.yaml").read_text())
+        assert ours == yaml.safe_load(overlay_file["data"]["oidc.config"]), env
+
+
+def json_file(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
 def test_argocd_client_secret_is_a_reference_merged_into_argocd_secret(env):
@@ -184,7 +233,7 @@ def test_airflow_api_server_gets_the_idp_settings_the_secret_by_reference_and_th
 
 def test_each_cluster_runs_the_auth_manager_its_overlay_and_components_say(env):
     """dev and prod log in through their IdP; clusters/local keeps the simple auth manager (its laptop
-    component: no IdP its pods can reach), although it syncs dev's overlay."""
+    component: the local Keycloak is wired to Argo CD only), although it syncs dev's overlay."""
     config = configmap_data(app("airflow", env), "airflow-config", "airflow")
     expected = SIMPLE_AUTH_MANAGER if env == "local" else FAB_AUTH_MANAGER
     assert config["AIRFLOW__CORE__AUTH_MANAGER"] == expected

@@ -32,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 REALM = "mlops"
 REALM_FILE = HERE / "realm-mlops.json"
-CLIENTS = ("argocd", "airflow", "grafana")
+# Confidential clients (a generated secret each) and public ones (no secret: the argocd CLI, PKCE).
+CONFIDENTIAL_CLIENTS = ("argocd", "airflow", "grafana")
+PUBLIC_CLIENTS = ("argocd-cli",)
+CLIENTS = CONFIDENTIAL_CLIENTS + PUBLIC_CLIENTS
 # username -> the one group it is in (the realm file is the source; tests read it from there).
 USERS = {u["username"]: u["groups"][0] for u in json.loads(REALM_FILE.read_text())["users"]}
 NETNS_ADDRESS = "10.80.0.10"
@@ -177,8 +180,9 @@ def discovery(base_url: str) -> dict | None:
 def configure(base_url: str, admin_user: str, admin_password: str) -> None:
     """What a realm import cannot add without replacing Keycloak's built-in client scopes (a realm
     file that lists `clientScopes` gets only those: `profile`/`email` would be gone and Argo CD's
-    `openid profile email groups` refused as invalid_scope): the `groups` scope, default on our
-    clients. Its mapper puts group names (full path off) in ID token, access token and userinfo."""
+    `openid profile email groups` refused as invalid_scope): the `groups` scope, default on every
+    client of ours, public ones included (the argocd CLI asks for the same scopes). Its mapper puts
+    group names (full path off) in ID token, access token and userinfo."""
     status, tok = http_json(f"{base_url}/realms/master/protocol/openid-connect/token",
                             data={"grant_type": "password", "client_id": "admin-cli",
                                   "username": admin_user, "password": admin_password})
@@ -253,7 +257,7 @@ def _new_secrets() -> dict:
     return {
         "admin": {"username": "kc-bootstrap-admin", "password": token()},
         "users": {name: token() for name in USERS},
-        "clients": {name: token() for name in CLIENTS},
+        "clients": {name: token() for name in CONFIDENTIAL_CLIENTS},
     }
 
 

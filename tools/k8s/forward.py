@@ -6,7 +6,12 @@ inside the namespace (one thread enters the namespace with setns(2) and opens ev
 socket there; a socket keeps the namespace it was created in). No address outside loopback is
 ever involved.
 
-    python -m tools.k8s.forward --netns NAME --port PORT [--target-port PORT] [--target-host IP] --tag STATE_DIR
+Started inside the namespace itself (nsenter, as the local platform does for argocd-server), it
+listens on an address of the namespace (`--listen-host`, e.g. the node address) instead: a fixed
+address there in front of a Service whose cluster IP changes with every cluster.
+
+    python -m tools.k8s.forward --netns NAME --port PORT [--target-port PORT] [--target-host IP]
+                                [--listen-host IP] --tag STATE_DIR
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
             pass
 
 
-def serve(netns: str, port: int, target_port: int, target_host: str = "127.0.0.1") -> None:
+def serve(netns: str, port: int, target_port: int, target_host: str = "127.0.0.1",
+          listen_host: str = "127.0.0.1") -> None:
     requests: queue.Queue[queue.Queue] = queue.Queue()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -76,7 +82,7 @@ def serve(netns: str, port: int, target_port: int, target_host: str = "127.0.0.1
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", port))
+    listener.bind((listen_host, port))
     listener.listen(256)
 
     def handle(client: socket.socket) -> None:
@@ -106,12 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-port", type=int)
     # An address inside the namespace (its loopback by default, or e.g. a Service's cluster IP).
     parser.add_argument("--target-host", default="127.0.0.1")
+    # Where to listen: the host's loopback by default (or, started inside the namespace, its address).
+    parser.add_argument("--listen-host", default="127.0.0.1")
     # Only there so the process can be found by its command line (the state directory).
     parser.add_argument("--tag", required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        serve(args.netns, args.port, args.target_port or args.port, args.target_host)
+        serve(args.netns, args.port, args.target_port or args.port, args.target_host, args.listen_host)
     except OSError as error:
         print(f"forward: {error}", file=sys.stderr)
         return 1

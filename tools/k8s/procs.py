@@ -63,7 +63,8 @@ def alive(pid: int) -> bool:
 
 
 def find_ours(state_dir: Path) -> list[Found]:
-    """Every live process of ours: a known executable (or our forwarder) naming `state_dir`."""
+    """Every live process of ours: a known executable (or our forwarder, the platform's servers and
+    its Keycloak) naming `state_dir`."""
     marker = str(state_dir.resolve())
     skip = _ancestors()
     found = []
@@ -82,6 +83,11 @@ def find_ours(state_dir: Path) -> list[Found]:
         elif name.startswith("python") and any(a.startswith("tools.platform.") for a in argv):
             # The local platform's servers in the node namespace (git server, SKM, receivers).
             name = next(a for a in argv if a.startswith("tools.platform.")).rsplit(".", 1)[-1]
+        elif (name == "java" and any(a.startswith("-Dkc.home.dir=") for a in argv)) or \
+                (len(argv) > 1 and argv[1].endswith("/bin/kc.sh")):
+            # The local platform's Keycloak (tools/idp, home under the state dir): the JVM, or kc.sh
+            # while it still waits for the JVM's first (build) run.
+            name = "keycloak"
         elif name not in OUR_EXECUTABLES:
             continue
         if alive(int(entry.name)):

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{timings['total']}s ({', '.join(f'{k} {v}s' for k, v in timings.items() if k != 'total')})")
             return 0
         if args.command == "down":
-            platform.k8s.down()
+            platform.down()
             return 0
         if args.command == "status":
             return status(platform)

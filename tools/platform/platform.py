@@ -9,6 +9,11 @@ an operator to do on a real cluster, with the local cluster's sources:
   2. `kubectl apply -k clusters/local`: from then on the root Application syncs everything;
 then wait until every Application the cluster should have is Synced and Healthy, printing each
 change of state per Application.
+
+Before step 2, the IdP people log in to Argo CD with (clusters/local's oidc.config): the local
+Keycloak (tools/idp) in the node's network namespace at IDP_ISSUER, its argocd client's secret put
+into the local SKM under the key the ExternalSecret argocd-secret reads, and argocd-server given a
+fixed address there (ARGOCD_URL, Argo CD's `url` in clusters/local, so its OIDC redirect).
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import yaml
 
 from tools.gate import appset
 from tools.gate.units import app_unit, platform_source
+from tools.idp import keycloak
 from tools.k8s import layout as L
 from tools.k8s import procs
 from tools.k8s.cluster import ClusterError, LocalKubernetes, _free_port, _log_tail, start_forwarder
@@ -39,6 +45,18 @@ RECEIVER_URL = f"http://{L.NODE_IP}:{RECEIVER_PORT}"
 # The receiver's SMTP side, where clusters/local sends Airflow's alert mail (the submission port the
 # Airflow namespace's egress policy allows).
 RECEIVER_SMTP_PORT = 587
+# The local Keycloak (tools/idp) in the node namespace: the issuer of clusters/local's oidc.config.
+IDP_PORT = 18080
+IDP_URL = f"http://{L.NODE_IP}:{IDP_PORT}"
+IDP_ISSUER = f"{IDP_URL}/realms/{keycloak.REALM}"
+# argocd-server at a fixed address of the node namespace (a forwarder there to its Service, whose
+# cluster IP changes with every cluster): Argo CD's `url` in clusters/local, so the redirect URI
+# (url + /auth/callback) the realm's argocd client allows. HTTPS: argocd-server serves TLS itself
+# (its own self-signed certificate) and redirects plain HTTP to it.
+ARGOCD_NODE_PORT = 8443
+ARGOCD_URL = f"https://{L.NODE_IP}:{ARGOCD_NODE_PORT}"
+# The SKM key of Argo CD's OIDC client secret (ExternalSecret argocd-secret -> `$oidc.clientSecret`).
+OIDC_CLIENT_SECRET_KEY = "argocd-oidc-client-secret"
 CLUSTER = "local"
 ARGOCD_NAMESPACE = "argocd"
 MIRROR_CACHE = L.CACHE_DIR / "mirrors"
@@ -154,6 +172,81 @@ class Platform:
         return self._serve("receiver", RECEIVER_PORT, ["--log", str(self.dir / "received.jsonl"),
                                                        "--smtp-port", str(RECEIVER_SMTP_PORT),
                                                        "--smtp-store", str(self.skm_store)])
+
+    # --- the IdP: Keycloak in the node namespace, its client secret in the SKM --------------------
+    @property
+    def idp_dir(self) -> Path:
+        return self.dir / "idp"
+
+    def idp_config(self) -> keycloak.Config:
+        """tools/idp's settings for the node namespace (what `IDP_NETNS=... make idp-up` would use),
+        with its own state dir, so a developer's `make idp-up` on the host is another server."""
+        return keycloak.Config.from_env({
+            "IDP_STATE_DIR": str(self.idp_dir), "IDP_NETNS": self.lay.netns, "IDP_ADDRESS": L.NODE_IP,
+            "IDP_PORT": str(IDP_PORT), "IDP_HOSTNAME": IDP_URL, "IDP_ARGOCD_URL": ARGOCD_URL})
+
+    def start_idp(self) -> keycloak.Config:
+        """Keycloak in the node namespace (idempotent: a running one is kept, with its secrets), and
+        its argocd client's secret as the local SKM's `argocd-oidc-client-secret`, so the secret
+        External Secrets merges into argocd-secret is the one Keycloak checks. Needs start_skm."""
+        cfg = self.idp_config()
+        try:
+            keycloak.up(cfg)
+        except keycloak.IdpError as error:
+            raise PlatformError(f"the local Keycloak did not start in {self.lay.netns}: {error}") from None
+        secret = keycloak.load_secrets(cfg)["clients"]["argocd"]
+        if skm.set_secret(self.skm_store, OIDC_CLIENT_SECRET_KEY, secret):
+            self.refresh_external_secret(ARGOCD_NAMESPACE, "argocd-secret")
+        return cfg
+
+    def refresh_external_secret(self, namespace: str, name: str) -> bool:
+        """Make External Secrets read an ExternalSecret again now, not at its next refreshInterval
+        (1h): a new annotation value is a change it acts on. False when it does not exist yet (then
+        its first read takes the store as it is)."""
+        if self.kubectl("-n", namespace, "get", "externalsecret", name, check=False).returncode != 0:
+            return False
+        self.kubectl("-n", namespace, "annotate", "externalsecret", name, "--overwrite",
+                     f"force-sync={time.time_ns()}")
+        return True
+
+    def stop_idp(self) -> None:
+        """Stop the node namespace's Keycloak (found by command line) and delete its state: its
+        database, generated passwords and client secrets, and its copy of the distribution."""
+        try:
+            keycloak.down(self.idp_config())
+        except keycloak.IdpError as error:
+            raise PlatformError(str(error)) from None
+        shutil.rmtree(self.idp_dir, ignore_errors=True)
+
+    def expose_argocd(self) -> str:
+        """argocd-server at ARGOCD_URL inside the node namespace: a forwarder started there, on the
+        node address, to the argocd-server Service's cluster IP (port 443). Idempotent: a forwarder
+        to the current cluster IP is kept, one to an old IP is replaced. Returns ARGOCD_URL."""
+        cluster_ip = self.kubectl("-n", ARGOCD_NAMESPACE, "get", "service", "argocd-server", "-o",
+                                  "jsonpath={.spec.clusterIP}").stdout.strip()
+        ours = [f for f in procs.find_ours(self.lay.state_dir)
+                if f.name == "forwarder" and "--listen-host" in f.argv
+                and f.argv[f.argv.index("--port") + 1] == str(ARGOCD_NODE_PORT)]
+        current = [f for f in ours if f.argv[f.argv.index("--target-host") + 1] == cluster_ip]
+        for stale in (f for f in ours if f not in current):
+            procs.stop(stale.pid, grace=5)
+        if not current:
+            procs.spawn([sys.executable, "-m", "tools.k8s.forward", "--netns", self.lay.netns,
+                         "--listen-host", L.NODE_IP, "--port", str(ARGOCD_NODE_PORT), "--target-port", "443",
+                         "--target-host", cluster_ip, "--tag", str(self.lay.state_dir.resolve())],
+                        self.lay.logs / "forward-argocd-server.log", self.lay.pids / "forward-argocd-server.pid",
+                        self.lay.netns, L.ROOT)
+        deadline = time.monotonic() + 30
+        while not self.k8s._netns_http_ok(f"{ARGOCD_URL}/healthz"):
+            if time.monotonic() > deadline:
+                raise PlatformError(f"argocd-server does not answer at {ARGOCD_URL} in the node namespace: "
+                                    f"{_log_tail(self.lay.logs / 'forward-argocd-server.log')}")
+            time.sleep(0.5)
+        return ARGOCD_URL
+
+    def in_node_namespace(self, fn):
+        """Run fn() in a thread inside the node namespace (where IDP_URL and ARGOCD_URL are)."""
+        return procs.in_netns(self.lay.netns, fn)
 
     def publish(self) -> str:
         """This checkout's HEAD becomes `main` of the local remote."""
@@ -378,6 +471,14 @@ class Platform:
         store = self.start_skm()
         print(f"platform: local Secure Key Manager holds {len(store['secrets'])} secrets; "
               "nhn-skm-credentials created", flush=True)
+        timings["local SKM"] = round(time.monotonic() - phase, 1)
+        phase = time.monotonic()
+        idp = self.start_idp()
+        print(f"platform: Keycloak answers at {idp.issuer} in the node namespace; its argocd client secret "
+              f"is the SKM's {OIDC_CLIENT_SECRET_KEY}", flush=True)
+        print(f"platform: argocd-server at {self.expose_argocd()} in the node namespace", flush=True)
+        timings["Keycloak + argocd-server address"] = round(time.monotonic() - phase, 1)
+        phase = time.monotonic()
         self.start_receiver()
         self.apply_cluster()
         names = [a["metadata"]["name"] for a in applications]
@@ -386,6 +487,12 @@ class Platform:
         timings["total"] = round(time.monotonic() - started, 1)
         self._save(timings=timings, synced_after=done, commit=commit)
         return timings
+
+    def down(self) -> None:
+        """The IdP first (stopping the cluster would stop its process too, as one of ours, but not
+        delete its data and secrets), then the whole cluster. Idempotent."""
+        self.stop_idp()
+        self.k8s.down()
 
 
 def run_argocd(*args: str, k8s: LocalKubernetes | None = None, check: bool = True) -> subprocess.CompletedProcess:

@@ -6,8 +6,10 @@ Access Key pair in two headers, and takes `.body.secret` from the JSON answer. T
 that same request, so the local cluster exercises the real store definition (URL template, headers,
 JSON path, the hand-made `nhn-skm-credentials` secret); only the host differs.
 
-The values are generated on first start into a file outside git (`values()`), one per key the
-cluster's ExternalSecrets name, shaped like what the key holds (a Fernet key, a URL, a password).
+The values are generated on first start into a file outside git (`ensure_store()`), one per key the
+cluster's ExternalSecrets name, shaped like what the key holds (a Fernet key, a URL, a password);
+a value another local server owns is put there by `set_secret()` (the local Keycloak's client
+secret for Argo CD, tools/platform/platform.py).
 A request without the right app key and key pair is refused (401), like SKM does.
 
     python -m tools.platform.skm --store FILE --port PORT --tag STATE_DIR
@@ -54,6 +56,22 @@ def ensure_store(path: Path, keys: list[str], webhook_url: str) -> dict:
     path.write_text(json.dumps(store, indent=2))
     path.chmod(0o600)
     return store
+
+
+def set_secret(path: Path, key: str, value: str) -> bool:
+    """Put a value another local server made (e.g. the local Keycloak's client secret) under `key`;
+    returns whether it changed. Written to a new file and renamed, so the server, which reads the
+    store on every request, never sees half a file."""
+    store = json.loads(path.read_text())
+    if store.setdefault("secrets", {}).get(key) == value:
+        return False
+    store["secrets"][key] = value
+    partial = path.with_name(f".{path.name}.new")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(store, out, indent=2)
+    os.replace(partial, path)
+    return True
 
 
 def external_secret_keys(objects: list[dict]) -> list[str]:

@@ -14,8 +14,6 @@ secrets.json). `airflow db migrate` runs like the cluster's db-migrate Job: the 
 neither webserver_config.py nor the SSO settings. Every process started here is stopped at the end."""
 from __future__ import annotations
 
-import html
-import re
 import shutil
 import time
 import urllib.parse
@@ -25,6 +23,7 @@ import pytest
 import requests
 from idp_e2e_util import free_port
 
+from tests.e2e.keycloak_browser import Browser, fill_login_form
 from tools.idp.keycloak import ROOT, USERS
 from tools.localplatform import airflow, platform, postgres, settings
 from tools.localplatform.layout import Layout
@@ -113,26 +112,8 @@ def airflow_server(server, creds, airflow_url):
     assert left == [], f"processes of {RUN_DIR} survived the stop: {left}"
 
 
-class Browser(requests.Session):
-    """A browser's cookie rules, where http://127.0.0.1 counts as a secure context: Keycloak marks
-    its login-session cookies Secure (SameSite=None), and a browser sends them back to a loopback
-    origin over plain HTTP; requests would drop them (Keycloak: "Restart login cookie not found")."""
-
-    def prepare_request(self, request):
-        for cookie in self.cookies:
-            if cookie.secure and cookie.domain in ("127.0.0.1", "localhost", "localhost.local"):
-                cookie.secure = False
-        return super().prepare_request(request)
-
-
 def browser() -> requests.Session:
     return Browser()
-
-
-def _login_form(page: str) -> str:
-    match = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page)
-    assert match, f"no Keycloak login form in the page:\n{page[:2000]}"
-    return html.unescape(match.group(1))
 
 
 def log_in(base_url: str, issuer: str, username: str, password: str) -> tuple[requests.Session, requests.Response]:
@@ -150,12 +131,7 @@ def log_in(base_url: str, issuer: str, username: str, password: str) -> tuple[re
     assert query["redirect_uri"] == f"{base_url}/auth/oauth-authorized/keycloak"
     assert set(query["scope"].split()) == {"openid", "profile", "email", "groups"}
     assert query["code_challenge_method"] == "S256" and query["code_challenge"]
-    form = session.get(start.headers["Location"], timeout=30)
-    assert form.status_code == 200, form.text[:500]
-    answer = session.post(_login_form(form.text), data={"username": username, "password": password,
-                                                        "credentialId": ""},
-                          allow_redirects=False, timeout=30)
-    return session, answer
+    return session, fill_login_form(session, start.headers["Location"], username, password)
 
 
 def follow_callback(session: requests.Session, base_url: str, answer: requests.Response) -> requests.Response:

@@ -40,7 +40,7 @@ def test_secrets_are_generated_per_start_and_private(server, creds):
     assert not any(v in realm_text for v in values), "a generated secret leaked into the realm file"
 
 
-@pytest.mark.parametrize("client", keycloak.CLIENTS)
+@pytest.mark.parametrize("client", keycloak.CONFIDENTIAL_CLIENTS)
 @pytest.mark.parametrize("user", sorted(USERS))
 def test_password_grant_gives_a_signed_id_token_with_the_users_group(server, creds, client, user):
     cfg, _ = server
