@@ -46,11 +46,16 @@ def render_units(cluster: str, root: Path = ROOT) -> list[Path]:
 
 
 def rel(path: Path | str) -> str:
+    """Repo-relative name of a path; a file in a unit's copy (.run/units/<cluster>/<app>/, made by
+    tools/gate/units.py) is named as the repository file it copies."""
     path = Path(path).resolve()
     try:
-        return str(path.relative_to(ROOT))
+        inside = path.relative_to(ROOT)
     except ValueError:
         return str(path)
+    if inside.parts[:2] == (".run", "units") and len(inside.parts) > 4:
+        inside = Path(*inside.parts[4:])
+    return str(inside)
 
 
 def which(name: str) -> str | None:

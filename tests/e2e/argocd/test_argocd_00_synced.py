@@ -1,14 +1,19 @@
 """From a clean cluster (make platform-up), every Application of clusters/local is Synced and
 Healthy with real pods, the sync waves completed in the order the annotations say, and the
-Applications Argo CD's ApplicationSet controller made are the ones the static gate computes."""
+Applications Argo CD's ApplicationSet controller made are the ones the static gate computes, and
+what Argo CD renders for each of them is what the gate rendered."""
 from __future__ import annotations
 
 from datetime import datetime
 
 import pytest
+import yaml
 from conftest import app_state, expected_applications
 
-from tools.platform.platform import Platform
+from tools.gate.render import render
+from tools.gate.units import app_unit, platform_source
+from tools.k8s import layout as L
+from tools.platform.platform import CLUSTER, Platform, run_argocd
 
 pytestmark = pytest.mark.e2e
 
@@ -73,3 +78,37 @@ def test_argocd_generates_what_the_gate_computes(platform, name):
         assert live.get(field) == want.get(field), f"{name}: spec.{field} differs from the gate's rendering"
     assert live["syncPolicy"].get("automated") == want["syncPolicy"].get("automated")
     assert live["syncPolicy"].get("syncOptions") == want["syncPolicy"].get("syncOptions")
+
+
+TRACKING = "argocd.argoproj.io/tracking-id"
+HOOK = "argocd.argoproj.io/hook"
+
+
+def _key(obj: dict, namespace: str) -> tuple[str, str, str, str]:
+    group = obj["apiVersion"].rpartition("/")[0]
+    return group, obj["kind"], obj["metadata"].get("namespace", namespace), obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n, a in EXPECTED.items() if n != "root" and platform_source(a)))
+def test_argocd_renders_what_the_gate_validated(platform, name):
+    """Every object the gate renders for the Application (tools/gate/units.py) is, field for field,
+    one Argo CD's repo-server renders from the same commit: the policies and tests judged what runs.
+    Argo CD adds a cluster's kustomize components to the end of the overlay's own list, so the
+    overlay's patches apply after them; a gate that rendered the component last showed the local
+    issuer while Argo CD applied dev's (test_argocd_40_login failed on it). Hooks (Jobs run by a
+    sync) are not among `app manifests`; a multi-source Application has the upstream sources' too."""
+    namespace = EXPECTED[name]["spec"]["destination"].get("namespace", "")
+    ours = {_key(o, namespace): o for o in render(app_unit(CLUSTER, name, L.ROOT))
+            if HOOK not in (o["metadata"].get("annotations") or {})}
+    theirs = {}
+    for obj in yaml.safe_load_all(run_argocd("app", "manifests", name, "--source", "git", k8s=platform.k8s).stdout):
+        if obj:
+            annotations = obj["metadata"].get("annotations") or {}
+            annotations.pop(TRACKING, None)
+            if not annotations:
+                obj["metadata"].pop("annotations", None)
+            theirs[_key(obj, namespace)] = obj
+    assert sorted(set(ours) - set(theirs)) == [], f"{name}: the gate renders objects Argo CD does not"
+    differ = {k: (ours[k], theirs[k]) for k in ours if ours[k] != theirs[k]}
+    assert not differ, f"{name}: Argo CD renders these differently from the gate: {sorted(differ)}\n" + "\n".join(
+        f"{k}:\n gate:   {o}\n argocd: {t}" for k, (o, t) in list(differ.items())[:2])
