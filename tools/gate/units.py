@@ -50,14 +50,23 @@ def units_dir(root: Path, cluster: str) -> Path:
     return root / ".run" / "units" / cluster
 
 
-def _as_argocd_builds(root: Path, cluster: str, name: str, path: str, components: list[str]) -> Path:
-    """A copy of apps/ and clusters/ in which `path` has the components added as Argo CD adds them."""
-    copy = units_dir(root, cluster) / name
+def _sources(root: Path) -> tuple[list[Path], "hashlib._Hash"]:
+    """The files a copy holds, and a digest of their names and contents."""
     files = sorted(f for folder in COPIED for f in (root / folder).rglob("*")
                    if f.is_file() and "__pycache__" not in f.parts)
-    digest = hashlib.sha256("\0".join([path, *components]).encode())
+    digest = hashlib.sha256()
     for f in files:
         digest.update(f"\0{f.relative_to(root)}\0".encode() + f.read_bytes())
+    return files, digest
+
+
+def _as_argocd_builds(root: Path, cluster: str, name: str, path: str, components: list[str],
+                      sources: tuple[list[Path], "hashlib._Hash"]) -> Path:
+    """A copy of apps/ and clusters/ in which `path` has the components added as Argo CD adds them."""
+    copy = units_dir(root, cluster) / name
+    files, tree = sources
+    digest = tree.copy()
+    digest.update("\0".join(["", path, *components]).encode())
     stamp = copy / ".made-from"
     if stamp.is_file() and stamp.read_text() == digest.hexdigest():
         return copy / path  # the same sources, already edited
@@ -83,13 +92,16 @@ def render_units(cluster: str, root: Path) -> list[Path]:
     # A checkout from before the ApplicationSets has only the overlays (the PR preview renders one).
     own = _own_overlays(cluster, root)
     extra = []
+    sources = None  # read once, and only for a cluster with components
     for application in cluster_applications(cluster, root):
         source = platform_source(application)
         if source is None or not source["path"].startswith("apps/"):
             continue
         components = (source.get("kustomize") or {}).get("components") or []
         if components:
-            extra.append(_as_argocd_builds(root, cluster, application["metadata"]["name"], source["path"], components))
+            sources = sources or _sources(root)
+            extra.append(_as_argocd_builds(root, cluster, application["metadata"]["name"], source["path"],
+                                           components, sources))
         elif root / source["path"] not in own:
             extra.append(root / source["path"])
     return units + own + sorted(extra)
