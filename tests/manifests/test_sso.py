@@ -78,7 +78,8 @@ def test_dev_and_prod_keep_the_company_idp():
     """The laptop's login goes to clusters/local only: dev and prod render their overlay's file."""
     for env in ("dev", "prod"):
         ours = yaml.safe_load(configmap_data(app("argocd", env), "argocd-cm", "argocd")["oidc.config"])
-        overlay_file = yaml.safe_load((ROOT / "apps" / "argocd" / "overlays" / env / "url-and-sso" / "argocd-cm-oidc.yaml").read_text())
+        overlay_file = yaml.safe_load(
+            (ROOT / "apps" / "argocd" / "overlays" / env / "url-and-sso" / "argocd-cm-oidc.yaml").read_text())
         assert ours == yaml.safe_load(overlay_file["data"]["oidc.config"]), env
 
 

@@ -17,9 +17,11 @@ import hashlib
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from . import appset, paths
 from .render import RenderError, render
+
 
 def _own_overlays(cluster: str, root: Path) -> list[Path]:
     return sorted(p for p in (root / "apps").glob(f"*/overlays/{cluster}") if (p / "kustomization.yaml").is_file())
@@ -44,13 +46,15 @@ def cluster_applications(cluster: str, root: Path) -> list[dict]:
 
 # What a kustomization may reach: every path it names stays inside these folders.
 COPIED = ("apps", "clusters")
+# The files of those folders and the digest of their names and contents.
+Sources = tuple[list[Path], Any]
 
 
 def units_dir(root: Path, cluster: str) -> Path:
     return root / ".run" / "units" / cluster
 
 
-def _sources(root: Path) -> tuple[list[Path], "hashlib._Hash"]:
+def _sources(root: Path) -> Sources:
     """The files a copy holds, and a digest of their names and contents."""
     files = sorted(f for folder in COPIED for f in (root / folder).rglob("*")
                    if f.is_file() and "__pycache__" not in f.parts)
@@ -61,7 +65,7 @@ def _sources(root: Path) -> tuple[list[Path], "hashlib._Hash"]:
 
 
 def _as_argocd_builds(root: Path, cluster: str, name: str, path: str, components: list[str],
-                      sources: tuple[list[Path], "hashlib._Hash"]) -> Path:
+                      sources: Sources) -> Path:
     """A copy of apps/ and clusters/ in which `path` has the components added as Argo CD adds them."""
     copy = units_dir(root, cluster) / name
     files, tree = sources
