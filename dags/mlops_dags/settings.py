@@ -51,8 +51,12 @@ def load() -> EtlSettings:
 
 
 def default_args(on_failure_callback: list) -> dict:
-    """Retries back off exponentially (1, 2, 4 min ... capped); alerts only on final failure."""
+    """Retries back off exponentially (1, 2, 4 min ... capped); alerts only on final failure; task
+    pods run the commit the DAG was parsed from (mlops_dags.dag_version)."""
+    from mlops_dags import dag_version
+
     return {
+        "executor_config": dag_version.executor_config(dag_version.checkout_commit()),
         "owner": OWNER,
         "retries": 3,
         "retry_delay": timedelta(minutes=1),

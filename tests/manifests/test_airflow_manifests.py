@@ -278,6 +278,39 @@ def test_airflow_builds_a_task_pod_from_the_template(env, tmp_path):
     assert pod.metadata.namespace == "airflow"
 
 
+def test_a_task_pod_is_pinned_to_the_commit_its_dag_was_parsed_from(env, tmp_path):
+    """The DAGs' pod override (mlops_dags.dag_version) goes through the executor's own merge: the
+    template's git-sync init container keeps its image, ConfigMap and mounts, and fetches the commit
+    (GITSYNC_REF in env wins over the ConfigMap's branch); no second init container appears."""
+    import datetime
+    import sys
+
+    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dags"))
+    from mlops_dags import dag_version
+
+    sha = "89abcdef0123456789abcdef0123456789abcdef"
+    template = tmp_path / "pod_template_file.yaml"
+    template.write_text(configmap_data(app("airflow", env), "airflow-pod-template", "airflow")["pod_template_file.yaml"])
+    base_pod = PodGenerator.deserialize_model_file(str(template))
+    pod = PodGenerator.construct_pod(
+        dag_id="events_features", task_id="build", pod_id="events-features-build", try_number=1,
+        kube_image="x/airflow:1", date=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        args=["airflow", "tasks", "run"], pod_override_object=dag_version.executor_config(sha)["pod_override"],
+        base_worker_pod=base_pod, namespace="airflow", scheduler_job_id="1", run_id="manual__1")
+    [init] = pod.spec.init_containers
+    template_init = base_pod.spec.init_containers[0]
+    assert init.name == dag_version.GIT_SYNC_INIT_CONTAINER == template_init.name
+    assert init.image == template_init.image and init.volume_mounts == template_init.volume_mounts
+    assert [s.config_map_ref.name for s in init.env_from] == ["airflow-git-sync"]
+    refs = [e.value for e in init.env if e.name == "GITSYNC_REF"]
+    assert refs == [sha], f"{env}: the init container's GITSYNC_REF is {refs}"
+    assert pod.metadata.annotations[dag_version.COMMIT_ANNOTATION] == sha
+    base = next(c for c in pod.spec.containers if c.name == "base")
+    assert base.image == "x/airflow:1" and base.args == ["airflow", "tasks", "run"]
+
+
 def test_task_pods_get_the_overlays_git_sync_image(env, tmp_path):
     """The pod template is a file kustomize's `images:` cannot rewrite: the scheduler hands the
     executor a copy whose git-sync init container runs the overlay's git-sync image (the sidecars'),

@@ -48,6 +48,18 @@ def test_publishes_each_commit_as_a_worktree_behind_an_atomic_link(origin, tmp_p
     assert shallow == "1"
 
 
+def test_a_commit_as_ref_checks_out_that_commit_not_the_branch_head(origin, tmp_path):
+    """What a task pod's one-time sync does with the DAG's pinned commit (mlops_dags.dag_version):
+    the branch has moved on, the pod still gets the commit its DAG was parsed from."""
+    pinned = origin.push_file("dags/a.py", "VERSION = 1\n", "parsed")
+    origin.push_file("dags/a.py", "VERSION = 2\n", "merged while the run was queued")
+    sync = syncer(origin, tmp_path / "git", GITSYNC_REF=pinned, GITSYNC_ONE_TIME="true")
+    assert sync.sync_once() is True
+    link = tmp_path / "git" / "repo"
+    assert os.readlink(link) == f".worktrees/{pinned}"
+    assert (link / "dags" / "a.py").read_text() == "VERSION = 1\n"
+
+
 def test_gives_up_after_max_failures(tmp_path):
     env = {**os.environ, "GITSYNC_REPO": str(tmp_path / "missing.git"), "GITSYNC_ROOT": str(tmp_path / "git"),
            "GITSYNC_PERIOD": "100ms", "GITSYNC_MAX_FAILURES": "2", "PYTHONPATH": str(gitserver.REPO_ROOT)}

@@ -62,6 +62,11 @@ class PodWatch:
                                                "deleted": None, "phases": []})
             entry["labels"] = meta.get("labels") or {}
             entry["annotations"] = meta.get("annotations") or {}
+            # The commit a task pod's one-time git-sync fetches (mlops_dags.dag_version pins it).
+            for init in (pod.get("spec") or {}).get("initContainers") or []:
+                if init.get("name") == "git-sync-init":
+                    entry["git_sync_ref"] = next((e.get("value") for e in init.get("env") or []
+                                                  if e.get("name") == "GITSYNC_REF"), None)
             phase = (pod.get("status") or {}).get("phase")
             if phase and (not entry["phases"] or entry["phases"][-1] != phase):
                 entry["phases"].append(phase)

@@ -55,6 +55,23 @@ def test_every_task_ran_in_a_pod_of_its_own_that_is_gone(first_run, watches):
         print(f"  failed tries' pods kept for their logs: {kept}")
 
 
+def test_every_task_pod_fetched_the_commit_its_dag_was_parsed_from(first_run, watches, platform):
+    """Not `main` at pod start: each task pod's git-sync is pinned to the commit in the DAG's pod
+    override (mlops_dags.dag_version), one commit for the whole run, and one the DAG repository has."""
+    import subprocess
+
+    pods = task_pods(watches["airflow"].snapshot(), first_run["run_id"])
+    commits = {p["annotations"].get("mlops-platform/dag-commit") for p in pods}
+    assert len(commits) == 1 and None not in commits, f"task pods' DAG commits: {commits}"
+    [commit] = commits
+    assert all(p.get("git_sync_ref") == commit for p in pods), \
+        {p["name"]: p.get("git_sync_ref") for p in pods if p.get("git_sync_ref") != commit}
+    ancestry = subprocess.run(["git", f"--git-dir={platform.remote}", "merge-base", "--is-ancestor", commit, "main"],
+                              capture_output=True, text=True)
+    assert ancestry.returncode == 0, f"{commit} is not in the DAG repository's main: {ancestry.stderr}"
+    print(f"\n{len(pods)} task pods, all on DAG commit {commit}")
+
+
 def test_spark_executors_scale_out_and_back_to_zero(first_run, watches):
     spark_pods = [p for p in watches["spark-jobs"].snapshot() if p["labels"].get("spark-app-selector")]
     apps = defaultdict(lambda: {"drivers": [], "executors": []})
