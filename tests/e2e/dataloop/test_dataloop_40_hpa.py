@@ -3,7 +3,7 @@ the REST API through the Service) takes the CPU the metrics API reports above th
 adds a replica; once the load stops, it removes it again, not before the scale-down stabilization
 window (60 s in `local`, 300 s in dev and prod). The timeline (replicas, the HPA's desired count,
 its current metric) is taken from the API server every few seconds and kept in
-.run/bench/hpa-timeline.json, drawn as .run/bench/hpa-timeline.svg (tools/platform/timeline.py)."""
+.run/bench/hpa-timeline.json, drawn as .run/bench/hpa-timeline.png (tools/platform/timeline.py)."""
 from __future__ import annotations
 
 import json
@@ -107,7 +107,7 @@ def test_the_api_servers_hpa_scales_up_under_load_and_down_after_the_window(plat
     record = {"hpa": f"{NAMESPACE}/{NAME}", "target": hpa["spec"]["metrics"], "window_s": window,
               "interval_s": Sampler.INTERVAL, "marks": sampler.marks, "samples": samples}
     (BENCH / "hpa-timeline.json").write_text(json.dumps(record, indent=2))
-    (BENCH / "hpa-timeline.svg").write_text(timeline.svg(record))
+    timeline.png(record, BENCH / "hpa-timeline.png")
     print("\n" + "\n".join(f"  {s['t']:6.1f}s replicas={s['replicas']} ready={s['ready']} desired={s['desired']} "
                            f"cpu={s['cpu_millicores']}m" for s in samples))
     print(f"marks: {sampler.marks}")
