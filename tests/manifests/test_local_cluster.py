@@ -72,9 +72,9 @@ def laptop_neutral(obj: dict) -> dict:
     if obj["kind"] == "HorizontalPodAutoscaler":
         spec.pop("minReplicas", None)
         spec.pop("maxReplicas", None)
-        if obj["metadata"]["name"] == "airflow-api-server":
-            # CPU as an average value and a shorter scale-down window (the laptop's reason there;
-            # tests/e2e/dataloop/test_dataloop_40_hpa.py watches it scale).
+        if obj["metadata"]["name"] in ("airflow-api-server", "spark-worker"):
+            # Average values and a shorter scale-down window (the laptop's reasons there;
+            # tests/e2e/dataloop/test_dataloop_40_hpa.py and _50_worker_hpa.py watch them scale).
             spec.pop("metrics", None)
             spec.pop("behavior", None)
     if obj["kind"] == "ExternalSecret" and obj["metadata"]["name"] == "airflow-alerting-connections":
@@ -249,3 +249,17 @@ def test_the_dags_submit_the_laptop_template():
     merged.pop("image"), expected.pop("image")  # set per cluster by kustomize's images (ETL_JOB_IMAGE)
     assert merged == expected
     assert expected["executor"]["coreRequest"] == "100m"
+
+
+@pytest.mark.parametrize("name", sorted(set(synced_apps(LOCAL))) if LOCAL in clusters.names(ROOT) else [])
+def test_local_hpas_read_only_metrics_the_local_cluster_serves(name):
+    """The laptop runs metrics-server (resource metrics) but not prometheus-adapter (the custom
+    metrics API, in the cloud-only monitoring app). An HPA with a metric it cannot read scales up
+    on the others but never down, so every local HPA must use Resource metrics only, and as
+    average values: a share of the laptop's tiny requests would always be over its target."""
+    for hpa in (o for o in app(name, LOCAL) if o["kind"] == "HorizontalPodAutoscaler"):
+        for metric in hpa["spec"]["metrics"]:
+            where = f"{name}: HPA {hpa['metadata']['name']}"
+            assert metric["type"] == "Resource", f"{where}: a {metric['type']} metric, which local cannot serve"
+            assert metric["resource"]["target"]["type"] == "AverageValue", \
+                f"{where}: {metric['resource']['name']} as a share of the laptop's request"

@@ -147,11 +147,37 @@ class ReplicaHistory:
         return list(self.samples)
 
 
+class BusyWorker:
+    """One Spark worker kept busy while the suite runs, so the workers' HPA has a second replica
+    for Argo CD to leave alone (idle, `local`'s HPAs sit at one). A shell loop at the lowest
+    priority in the worker's container: metrics-server counts its CPU, the other work on the two
+    cores barely notices it. Bounded by `timeout` inside the pod even if this process dies."""
+
+    SECONDS = 480
+    PIDFILE = "/tmp/busy-worker.pid"  # the worker's own /tmp (an emptyDir)
+
+    def __init__(self, platform: Platform, namespace: str = "spark", deployment: str = "spark-worker"):
+        self._exec = [str(platform.k8s.kubectl_bin), f"--kubeconfig={platform.k8s.layout.kubeconfig}", "-n",
+                      namespace, "exec", f"deployment/{deployment}", "--"]
+        loop = f'echo $$ > {self.PIDFILE}; exec nice -n 19 timeout {self.SECONDS} sh -c "while :; do :; done"'
+        self._proc = subprocess.Popen([*self._exec, "sh", "-c", loop],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        # Ending kubectl does not end the loop in the pod: stop it there (timeout passes the signal on).
+        subprocess.run([*self._exec, "sh", "-c", f"kill $(cat {self.PIDFILE}) 2>/dev/null; rm -f {self.PIDFILE}"],
+                       capture_output=True, timeout=60)
+        self._proc.terminate()
+        self._proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def replica_history(platform):
+    busy = BusyWorker(platform)
     history = ReplicaHistory(platform)
     yield history
     history.stop()
+    busy.stop()
 
 
 __all__ = ["Checkout", "HPA_TARGETS", "ReplicaHistory", "app_state", "expected_applications", "settled",
