@@ -37,11 +37,9 @@ e2e-argocd: $(PLATFORM_PREREQS) ## Argo CD alone: every Application Synced+Healt
 	  --junitxml=$(RUN_DIR)/reports/junit-argocd.xml $(PYTEST_ARGS) || status=$$?; \
 	  $(PY) -m tools.platform down || status=1; exit $$status
 
-# `make e2e` runs the suite's alert and HPA tests inside e2e-cluster (below), after the Argo CD
-# suite on the same platform. Its Spark run and re-run (about 25 minutes on two cores) run here
-# only: with them, `make e2e` would pass CI's 90 minutes (README, the data loop).
+# `make e2e` runs this suite inside e2e-cluster (below), after the Argo CD suite on the same platform.
 .PHONY: e2e-dataloop
-e2e-dataloop: $(PLATFORM_PREREQS) ## The data loop alone: events_features via Airflow's REST API, task pods, Spark executors 0->N->0, oracle on s3a, re-run
+e2e-dataloop: $(PLATFORM_PREREQS) ## The data loop alone: events_features via Airflow's REST API, task pods, Spark executors 0->N->0, oracle on s3a, re-run, alerts, both HPAs under load
 	@mkdir -p $(RUN_DIR)/reports
 	@$(MAKE) --no-print-directory platform-up
 	@cd $(ROOT) && status=0; $(PY) -m pytest -m e2e tests/e2e/dataloop -p no:cacheprovider \
@@ -50,13 +48,12 @@ e2e-dataloop: $(PLATFORM_PREREQS) ## The data loop alone: events_features via Ai
 
 # Every suite that needs the one-node cluster shares one bring-up (starting it and pulling the images
 # onto a fresh node is minutes): the node checks on the bare cluster, then Argo CD syncs the platform
-# onto that same cluster and its suite runs, then the data loop's alert and HPA tests, then the
-# kill/recover/stop test ends it. Each suite keeps its own report; a failed suite does not skip the
-# later ones, and the cluster is always stopped.
-DATALOOP_IN_E2E := tests/e2e/dataloop/test_dataloop_30_alerts.py tests/e2e/dataloop/test_dataloop_40_hpa.py
+# onto that same cluster and its suite runs, then the data loop's, then the kill/recover/stop test
+# ends it. Each suite keeps its own report; a failed suite does not skip the later ones, and the
+# cluster is always stopped.
 E2E_TARGETS += e2e-cluster
 .PHONY: e2e-cluster
-e2e-cluster: $(PLATFORM_PREREQS) ## e2e-k8s, e2e-argocd and the data loop's alerts and HPA on one cluster bring-up, then kill/recover/stop (what `make e2e` runs)
+e2e-cluster: $(PLATFORM_PREREQS) ## e2e-k8s, e2e-argocd and e2e-dataloop on one cluster bring-up, then kill/recover/stop (what `make e2e` runs)
 	@mkdir -p $(RUN_DIR)/reports
 	@cd $(ROOT) && status=0; suite() { name=$$1; shift; \
 	    $(PY) -m pytest -m e2e -p no:cacheprovider "$$@" $(PYTEST_ARGS) \
@@ -65,7 +62,7 @@ e2e-cluster: $(PLATFORM_PREREQS) ## e2e-k8s, e2e-argocd and the data loop's aler
 	    suite k8s tests/e2e/k8s --ignore=tests/e2e/k8s/test_k8s_zz_lifecycle.py; \
 	    $(PLATFORM_PY) up || { echo "e2e-cluster: platform-up failed" >&2; status=1; }; \
 	    suite argocd tests/e2e/argocd; \
-	    suite dataloop $(DATALOOP_IN_E2E); \
+	    suite dataloop tests/e2e/dataloop; \
 	    suite lifecycle tests/e2e/k8s/test_k8s_zz_lifecycle.py; \
 	  else status=1; fi; \
 	  $(PLATFORM_PY) down || status=1; exit $$status
