@@ -74,6 +74,10 @@ bench-argocd: venv ## On a running platform: merge -> Synced through the webhook
 
 BENCH_TARGETS += bench-dataloop
 .PHONY: bench-dataloop
-bench-dataloop: venv ## On a running platform: one events_features run; task queued->running, driver->first executor, executors per step
-	@cd $(ROOT) && $(PY) -m pytest -m e2e tests/e2e/dataloop/test_dataloop_10_events_features.py -p no:cacheprovider -q \
-	  $(PYTEST_ARGS) && cat $(RUN_DIR)/bench/dataloop.json
+bench-dataloop: $(PLATFORM_PREREQS) ## On the local platform (started if needed): one events_features run (task queued->running, driver->first executor, executors 0->N->0), both HPAs' timelines, rows/s vs local mode on the same input
+	@$(MAKE) --no-print-directory platform-up
+	@cd $(ROOT) && $(PY) -m pytest -m e2e -p no:cacheprovider -q $(PYTEST_ARGS) \
+	  tests/e2e/dataloop/test_dataloop_10_events_features.py tests/e2e/dataloop/test_dataloop_40_hpa.py \
+	  tests/e2e/dataloop/test_dataloop_50_worker_hpa.py
+	@cd $(ROOT) && PYTHONPATH=$(ROOT)/jobs $(PY) jobs/bench/dataloop_local.py --bench-dir $(RUN_DIR)/bench
+	@cat $(RUN_DIR)/bench/dataloop.json

@@ -40,12 +40,12 @@ def ensure_data(data_dir: Path, rows: int) -> Path:
     return day_dir
 
 
-def measure(engine: str, raw_dir: Path, out_dir: Path) -> dict:
+def measure(engine: str, raw_dir: Path, out_dir: Path, day: date = DAY) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "jobs"), os.environ.get("PYTHONPATH", "")]),
                ETL_SPARK_DRIVER_MEMORY=os.environ.get("ETL_SPARK_DRIVER_MEMORY", "3g"))
-    cmd = [sys.executable, "-m", "bench.engines", engine, f"{raw_dir}/*.jsonl", str(out_dir), DAY.isoformat()]
+    cmd = [sys.executable, "-m", "bench.engines", engine, f"{raw_dir}/*.jsonl", str(out_dir), day.isoformat()]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     root = psutil.Process(proc.pid)

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.e2e.dataloop.conftest import BUCKET, DAY, features_rows, peak, task_pods
+from tests.e2e.dataloop.conftest import BUCKET, DAY, ROWS, SEED, features_rows, peak, task_pods
 from tests.jobs.oracle import mismatches, oracle_features, raw_line_count
 
 pytestmark = pytest.mark.e2e
@@ -155,6 +155,8 @@ def test_record_the_loops_figures(first_run, watches):
                              "last_executor_gone_s": round(max(gone) - submitted, 1) if gone else None})
     rows_in = raw_line_count(first_run["raw_files"])
     figures = {
+        # What jobs/bench/dataloop_local.py regenerates to run the same input in local mode.
+        "input": {"day": DAY.isoformat(), "rows": ROWS, "partitions": len(first_run["raw_files"]), "seed": SEED},
         "run_seconds": round(first_run["seconds"], 1),
         "rows_in": rows_in,
         "rows_per_second_whole_run": round(rows_in / first_run["seconds"], 1),
