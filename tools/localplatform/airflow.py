@@ -42,6 +42,8 @@ def component_service(name: str, layout: Layout, env: dict[str, str]) -> Service
 class AirflowClient:
     """The public REST API (`/api/v2`), authenticated with a bearer token from `POST /auth/token`."""
 
+    TIMEOUT = 30.0  # seconds per request
+
     def __init__(self, base_url: str, username: str, password: str):
         self.base_url = base_url.rstrip("/")
         self.username = username
@@ -50,7 +52,7 @@ class AirflowClient:
 
     def token(self) -> str:
         if self._token is None:
-            resp = requests.post(f"{self.base_url}/auth/token", timeout=30,
+            resp = requests.post(f"{self.base_url}/auth/token", timeout=self.TIMEOUT,
                                  json={"username": self.username, "password": self.password})
             resp.raise_for_status()
             self._token = resp.json()["access_token"]
@@ -60,10 +62,11 @@ class AirflowClient:
         headers = {"Authorization": f"Bearer {self.token()}"}
         for attempt in range(3):
             try:
-                return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
-            except requests.ConnectionError:
+                return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=self.TIMEOUT, **kwargs)
+            except (requests.ConnectionError, requests.Timeout):
                 # Behind a Service, a request can land on an API server replica the HPA is removing
-                # (connection reset); a read is safe to send again, a write is not.
+                # (connection reset), or wait out its timeout while Spark pods hold both cores (seen
+                # on the local cluster); a read is safe to send again, a write is not.
                 if method != "GET" or attempt == 2:
                     raise
                 time.sleep(2)

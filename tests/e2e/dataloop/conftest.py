@@ -294,7 +294,13 @@ def first_run(platform, store, airflow, watches, tmp_path_factory) -> dict:
     airflow.delete_runs(DAG_ID, logical_date)
     unpause_without_a_scheduled_run(airflow, DAG_ID)
     run_id = airflow.trigger(DAG_ID, logical_date=logical_date)
-    run = run_to_end(airflow, watches, run_id)
+    try:
+        run = run_to_end(airflow, watches, run_id)
+    except BaseException:
+        # Stop the run's tasks, so a broken fixture does not leave Spark work behind that the
+        # later tests of the suite (alerts, both HPAs) would share the node with.
+        airflow.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "failed"})
+        raise
     run.update(raw_files=sorted(str(p.path) for p in parts), layout=layout)
     assert run["state"] == "success", f"{DAG_ID} run {run_id}: {run['state']}; tasks: " + ", ".join(
         f"{t['task_id']}[{t.get('map_index')}]={t['state']}" for t in run["task_instances"])
