@@ -256,20 +256,33 @@ def run_to_end(airflow: AirflowClient, watches: dict, run_id: str, timeout: floa
     return {"run_id": run_id, "state": state, "seconds": seconds, "task_instances": tis}
 
 
-def unpause_without_a_scheduled_run(airflow: AirflowClient, dag_id: str) -> None:
+def unpause_without_a_scheduled_run(airflow: AirflowClient, dag_id: str) -> list[str]:
     """Unpausing a daily DAG makes the scheduler start the run of the latest interval (today's, whose
     raw data does not exist here), and with max_active_runs=1 a triggered run waits behind it. Wait
     for that run and mark it failed: it then exists (the scheduler does not make it again, as it
-    would if it were deleted) and no longer holds the DAG's one active run."""
+    would if it were deleted) and no longer holds the DAG's one active run. Returns the run ids
+    marked failed."""
     airflow.unpause(dag_id)
 
     def scheduled_runs():
         return [r for r in airflow.get(f"/dags/{dag_id}/dagRuns", limit=100)["dag_runs"] if r["run_type"] == "scheduled"]
 
+    failed = []
     for run in wait_for(scheduled_runs, f"the scheduler's run of {dag_id}'s latest interval", 180):
         if run["state"] not in ("success", "failed"):
             airflow.request("PATCH", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}",
                             json={"state": "failed"}).raise_for_status()
+            failed.append(run["dag_run_id"])
+    return failed
+
+
+def delete_task_pods(platform: Platform, watch: PodWatch, run_ids: list[str]) -> list[str]:
+    """A task pod of a run we failed on purpose ends in Error and is kept for its logs
+    (DELETE_WORKER_PODS_ON_FAILURE=False): there are none worth keeping, so delete them."""
+    names = [p["name"] for p in watch.snapshot() if p["annotations"].get("run_id") in run_ids and not p.get("gone")]
+    if names:
+        platform.kubectl("-n", "airflow", "delete", "pod", *names, "--ignore-not-found", "--wait=false")
+    return names
 
 
 @pytest.fixture(scope="session")
@@ -292,7 +305,7 @@ def first_run(platform, store, airflow, watches, tmp_path_factory) -> dict:
     # with max_active_runs=1, the new run's turn.
     logical_date = f"{DAY.isoformat()}T00:00:00Z"
     airflow.delete_runs(DAG_ID, logical_date)
-    unpause_without_a_scheduled_run(airflow, DAG_ID)
+    failed_on_purpose = unpause_without_a_scheduled_run(airflow, DAG_ID)
     run_id = airflow.trigger(DAG_ID, logical_date=logical_date)
     try:
         run = run_to_end(airflow, watches, run_id)
@@ -301,6 +314,8 @@ def first_run(platform, store, airflow, watches, tmp_path_factory) -> dict:
         # later tests of the suite (alerts, both HPAs) would share the node with.
         airflow.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}", json={"state": "failed"})
         raise
+    finally:
+        delete_task_pods(platform, watches["airflow"], failed_on_purpose)
     run.update(raw_files=sorted(str(p.path) for p in parts), layout=layout)
     assert run["state"] == "success", f"{DAG_ID} run {run_id}: {run['state']}; tasks: " + ", ".join(
         f"{t['task_id']}[{t.get('map_index')}]={t['state']}" for t in run["task_instances"])
