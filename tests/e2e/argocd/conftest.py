@@ -165,9 +165,13 @@ class BusyWorker:
 
     def stop(self) -> None:
         # Ending kubectl does not end the loop in the pod: stop it there (timeout passes the signal on).
-        subprocess.run([*self._exec, "sh", "-c", f"kill $(cat {self.PIDFILE}) 2>/dev/null; rm -f {self.PIDFILE}"],
-                       capture_output=True, timeout=60)
-        self._proc.terminate()
+        # A slow answer must not fail the suite: the loop ends by its own `timeout` anyway.
+        try:
+            subprocess.run([*self._exec, "sh", "-c", f"kill $(cat {self.PIDFILE}) 2>/dev/null; rm -f {self.PIDFILE}"],
+                           capture_output=True, timeout=60)
+        except subprocess.SubprocessError:
+            pass
+        self._proc.kill()
         self._proc.wait(timeout=30)
 
 
